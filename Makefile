@@ -1,0 +1,34 @@
+# patchsync developer entry points.  Every target builds its own virtual
+# environment, so a fresh clone needs nothing but python3 and make.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: all test lint demo bench clean
+
+all: test
+
+$(BIN)/patchsync: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+test: $(BIN)/patchsync
+	$(BIN)/ruff check patchsync tests benchmarks
+	$(BIN)/ruff format --check patchsync tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(BIN)/patchsync
+	$(BIN)/ruff check patchsync tests benchmarks
+	$(BIN)/mypy
+
+demo: $(BIN)/patchsync
+	$(BIN)/python -m tests.demo
+
+bench: $(BIN)/patchsync
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) build *.egg-info

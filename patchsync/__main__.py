@@ -1,0 +1,7 @@
+"""``python -m patchsync``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

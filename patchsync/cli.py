@@ -1,0 +1,133 @@
+"""Command line: argument parsing, output and exit statuses.
+
+This is the only module (with the per-command modules in
+:mod:`patchsync.commands`) that prints or exits.  Commands are imported
+lazily so ``patchsync extract`` never pays for git or the scheduler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Protocol
+
+from . import __version__
+from .commands._common import common_options
+from .errors import EXIT_ERROR, PatchsyncError
+
+log = logging.getLogger("patchsync")
+
+#: Sub-command name -> module under patchsync.commands; each module has
+#: ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+COMMANDS: dict[str, str] = {
+    "config": "configcmd",
+}
+
+
+class Command(Protocol):
+    HELP: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _load_command(name: str) -> Command:
+    module = importlib.import_module(f"patchsync.commands.{COMMANDS[name]}")
+    return module  # type: ignore[return-value,unused-ignore]
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with ``only`` set, import just that command's module."""
+    parser = argparse.ArgumentParser(
+        prog="patchsync",
+        description="Keep a kernel tree's copy of SUSE's Xen patchset in step with SUSE's kernel of the day.",
+    )
+    parser.add_argument("--version", action="version", version=f"patchsync {__version__}")
+    common_options(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        if only is not None and name != only:
+            # Keep the name known to argparse without importing the module.
+            sub.add_parser(name, add_help=False)
+            continue
+        command = _load_command(name)
+        sp = sub.add_parser(name, help=command.HELP, description=command.HELP)
+        common_options(sp, suppress=True)
+        command.add_arguments(sp)
+        sp.set_defaults(_run=command.run)
+    return parser
+
+
+def _pick_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named in argv, so only its module is imported."""
+    skip_next = False
+    for arg in argv:
+        if skip_next:
+            skip_next = False
+            continue
+        if arg == "--config":
+            skip_next = True
+            continue
+        if arg.startswith("-"):
+            continue
+        return arg if arg in COMMANDS else None
+    return None
+
+
+class _JournalFormatter(logging.Formatter):
+    """sd-daemon(3) priority prefixes; the journal adds its own timestamps."""
+
+    PRIORITIES = {
+        logging.CRITICAL: 2,
+        logging.ERROR: 3,
+        logging.WARNING: 4,
+        logging.INFO: 6,
+        logging.DEBUG: 7,
+    }
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{self.PRIORITIES.get(record.levelno, 6)}>"
+        return prefix + super().format(record)
+
+
+def setup_logging(*, verbose: bool, quiet: bool, debug: bool) -> None:
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(_JournalFormatter("%(message)s"))
+    elif debug:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("patchsync: %(levelname)s: %(message)s"))
+    root = logging.getLogger("patchsync")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``patchsync`` console script."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=_pick_command(args_list))
+    args = parser.parse_args(args_list)
+    setup_logging(verbose=args.verbose, quiet=args.quiet, debug=args.debug)
+    try:
+        return int(args._run(args))
+    except PatchsyncError as exc:
+        if args.debug:
+            log.exception("error")
+        print(f"patchsync: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("patchsync: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `patchsync check | head`: not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERROR

@@ -1,0 +1,23 @@
+"""``patchsync config check``: validate a config before (re)loading it."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import common_options, load_config
+
+HELP = "validate the configuration file"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="config_action", metavar="ACTION", required=True)
+    check = sub.add_parser("check", help="load and validate the config, print a summary")
+    common_options(check, suppress=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    if not args.quiet:
+        names = ", ".join(f"{t.name} ({t.mode})" for t in config.targets) or "none"
+        print(f"{config.path}: OK; source {config.source.url or '(none)'}; targets: {names}")
+    return 0

@@ -1,0 +1,320 @@
+"""The configuration: TOML in, frozen and validated dataclasses out.
+
+Every default lives here, and every key is checked when the file loads, so
+the rest of the code never meets an unknown key, a wrong type or a missing
+value: it reads attributes, not dictionaries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import string
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/patchsync/patchsync.toml")
+CONFIG_ENV = "PATCHSYNC_CONFIG"
+
+GIB = 1024**3
+
+# Placeholders a subject template may use; anything else is refused at load
+# time so a typo never reaches a commit message.
+SUBJECT_FIELDS = frozenset({"name", "previous_name", "package", "version", "release"})
+
+# git check-ref-format, applied to one component: enough to keep a target
+# name usable as refs/heads/patchsync/<name> and refs/patchsync/backup/<name>.
+_REF_COMPONENT = re.compile(r"^(?!\.)(?!.*\.\.)(?!.*\.lock$)(?!.*@\{)[^\x00-\x20\x7f~^:?*\[\\/]+(?<!\.)$")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where the KOTD src.rpms come from and what to take out of them."""
+
+    url: str = ""
+    package: str = "kernel-source"
+    tarball: str = "patches.xen.tar.bz2"
+    max_bytes: int = 2 * GIB
+    series_symbols: tuple[str, ...] = ("xen",)
+    timeout_seconds: float = 30.0
+    retries: int = 5
+
+
+def _default_state_dir() -> str:
+    # systemd's StateDirectory= sets $STATE_DIRECTORY; outside systemd follow
+    # the XDG base directory spec like any other per-user tool.
+    if os.environ.get("STATE_DIRECTORY"):
+        return os.environ["STATE_DIRECTORY"].split(":")[0]
+    xdg = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(xdg, "patchsync")
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """The cache and run history."""
+
+    dir: str = field(default_factory=_default_state_dir)
+    retain_srpms: int = 2
+    retain_backups: int = 10
+
+
+Mode = Literal["released", "development"]
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """One kernel tree branch kept in step with the KOTD."""
+
+    name: str
+    repo: str
+    branch: str
+    base: str = ""
+    patches_dir: str = "debian.ec2/patches"
+    mode: Mode = "released"
+    strip: int = 1
+    hold: tuple[str, ...] = ()
+    review_branch: str = ""
+    update_branch: bool = False
+    push_remote: str = ""
+    author: str = ""
+    committer: str = ""
+    signoff: bool = False
+    buglink: str = ""
+    subject_update: str = "UBUNTU: [Xen] {name}: update from {package} {version}-{release}"
+    subject_add: str = "UBUNTU: [Xen] {name}: add from {package} {version}-{release}"
+    subject_remove: str = "UBUNTU: [Xen] {name}: remove, dropped from {package} {version}-{release}"
+    subject_rename: str = "UBUNTU: [Xen] {name}: rename from {previous_name} in {package} {version}-{release}"
+
+    @property
+    def review_ref(self) -> str:
+        """The full ref sync writes its result to."""
+        return "refs/heads/" + (self.review_branch or f"patchsync/{self.name}")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """When the daemon runs a cycle: a crontab line, or a fixed interval."""
+
+    cron: str = "30 */6 * * *"
+    interval_seconds: int = 0
+    jitter_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Where the emailed diff reports go."""
+
+    to: tuple[str, ...]
+    from_: str
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    starttls: bool = False
+    ssl: bool = False
+    username: str = ""
+    password_file: str = ""
+    only_on_change: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration file."""
+
+    path: str
+    source: SourceConfig = field(default_factory=SourceConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+    targets: tuple[TargetConfig, ...] = ()
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    report: ReportConfig | None = None
+
+    def target(self, name: str) -> TargetConfig:
+        """The target called ``name``; an error naming the known ones otherwise."""
+        for target in self.targets:
+            if target.name == name:
+                return target
+        known = ", ".join(t.name for t in self.targets) or "none"
+        raise ConfigError(f"no target named {name!r} (known: {known})", where=self.path)
+
+
+def resolve_path(explicit: str | None) -> Path:
+    """``--config``, then ``$PATCHSYNC_CONFIG``, then the system-wide file."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return DEFAULT_CONFIG_PATH
+
+
+def load(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a config file; every problem is a :class:`ConfigError`."""
+    where = os.fspath(path)
+    try:
+        with open(where, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("no such config file", where=where) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", where=where) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", where=where) from None
+    return parse(raw, where)
+
+
+def parse(raw: Mapping[str, Any], where: str = "<config>") -> Config:
+    """Validate an already-decoded TOML document."""
+    _check_keys(raw, {"source", "state", "target", "schedule", "report"}, "", where)
+    source = _build(SourceConfig, raw.get("source", {}), "source", where)
+    state = _build(StateConfig, raw.get("state", {}), "state", where)
+    schedule = _build(ScheduleConfig, raw.get("schedule", {}), "schedule", where)
+    report = None
+    if "report" in raw:
+        table = dict(_table(raw["report"], "report", where))
+        if "from" in table:
+            table["from_"] = table.pop("from")
+        report = _build(ReportConfig, table, "report", where)
+    targets_raw = raw.get("target", [])
+    if not isinstance(targets_raw, list):
+        raise ConfigError("'target' must be an array of tables ([[target]])", where=where)
+    targets = tuple(_build(TargetConfig, t, f"target[{i}]", where) for i, t in enumerate(targets_raw))
+    config = Config(
+        path=where,
+        source=source,
+        state=state,
+        targets=targets,
+        schedule=schedule,
+        report=report,
+    )
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    where = config.path
+    src = config.source
+    if src.max_bytes <= 0:
+        raise ConfigError("'source.max_bytes' must be positive", where=where)
+    if src.retries < 0:
+        raise ConfigError("'source.retries' must not be negative", where=where)
+    if src.timeout_seconds <= 0:
+        raise ConfigError("'source.timeout_seconds' must be positive", where=where)
+    if not src.tarball or "/" in src.tarball:
+        raise ConfigError("'source.tarball' must be a file name", where=where)
+    if config.state.retain_srpms < 1 or config.state.retain_backups < 0:
+        raise ConfigError("'state.retain_srpms' must be >= 1 and 'state.retain_backups' >= 0", where=where)
+    sched = config.schedule
+    if sched.interval_seconds < 0 or sched.jitter_seconds < 0:
+        raise ConfigError("'schedule' intervals must not be negative", where=where)
+    if not sched.interval_seconds and len(sched.cron.split()) != 5:
+        raise ConfigError(f"'schedule.cron' must have 5 fields, got {sched.cron!r}", where=where)
+    if config.report is not None:
+        if not config.report.to:
+            raise ConfigError("'report.to' must name at least one address", where=where)
+        if config.report.ssl and config.report.starttls:
+            raise ConfigError("'report.ssl' and 'report.starttls' exclude each other", where=where)
+    seen: set[str] = set()
+    for i, target in enumerate(config.targets):
+        key = f"target[{i}]"
+        if not _REF_COMPONENT.match(target.name):
+            raise ConfigError(f"'{key}.name' {target.name!r} is not a valid git ref component", where=where)
+        if target.name in seen:
+            raise ConfigError(f"'{key}.name' {target.name!r} is used twice", where=where)
+        seen.add(target.name)
+        if target.mode not in ("released", "development"):
+            raise ConfigError(f"'{key}.mode' must be 'released' or 'development', not {target.mode!r}", where=where)
+        if target.mode == "development" and not target.base:
+            raise ConfigError(f"'{key}.base' is required for a development target", where=where)
+        if target.strip < 0:
+            raise ConfigError(f"'{key}.strip' must not be negative", where=where)
+        if not target.patches_dir or target.patches_dir.startswith("/") or ".." in target.patches_dir.split("/"):
+            raise ConfigError(f"'{key}.patches_dir' must be a relative path inside the tree", where=where)
+        for attr in ("subject_update", "subject_add", "subject_remove", "subject_rename"):
+            _check_template(getattr(target, attr), f"{key}.{attr}", where)
+
+
+def _check_template(template: str, key: str, where: str) -> None:
+    try:
+        names = {fname for _, fname, _, _ in string.Formatter().parse(template) if fname is not None}
+    except ValueError as exc:
+        raise ConfigError(f"'{key}' is not a valid template: {exc}", where=where) from None
+    unknown = names - SUBJECT_FIELDS
+    if unknown:
+        allowed = ", ".join("{" + n + "}" for n in sorted(SUBJECT_FIELDS))
+        raise ConfigError(
+            f"'{key}' uses unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {allowed})", where=where
+        )
+
+
+def _table(value: Any, key: str, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"'{key}' must be a table", where=where)
+    return value
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], prefix: str, where: str) -> None:
+    for name in table:
+        if name not in allowed:
+            full = f"{prefix}.{name}" if prefix else name
+            expected = ", ".join(sorted(allowed))
+            raise ConfigError(f"unknown key '{full}' (expected one of: {expected})", where=where)
+
+
+def _toml_name(field_name: str) -> str:
+    return field_name.rstrip("_")
+
+
+_T = typing.TypeVar("_T")
+
+
+def _build(cls: type[_T], value: Any, key: str, where: str) -> _T:
+    table = _table(value, key, where)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    _check_keys(
+        {_toml_name(k) if k in fields else k: v for k, v in table.items()},
+        {_toml_name(n) for n in fields},
+        key,
+        where,
+    )
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name not in table:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"missing required key '{key}.{_toml_name(name)}'", where=where)
+            continue
+        kwargs[name] = _coerce(table[name], hints[name], f"{key}.{_toml_name(name)}", where)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, key: str, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"'{key}' must be one of {', '.join(map(repr, choices))}, not {value!r}", where=where)
+        return value
+    if origin is tuple:
+        (item,) = typing.get_args(hint)[:1]
+        if not isinstance(value, list):
+            raise ConfigError(f"'{key}' must be a list of {_type_name(item)}", where=where)
+        return tuple(_coerce(v, item, f"{key}[{i}]", where) for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        raise AssertionError("optional config fields are built explicitly")
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    # bool is a subclass of int: `retries = true` must not pass as 1.
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"'{key}' must be {_type_name(hint)}, not {type(value).__name__}", where=where)
+    return value
+
+
+def _type_name(hint: Any) -> str:
+    return {str: "a string", int: "an integer", bool: "a boolean (true/false)", float: "a number"}.get(
+        hint, getattr(hint, "__name__", str(hint))
+    )

@@ -1,0 +1,140 @@
+"""The config loader: defaults, validation and the error it gives."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from patchsync import config
+from patchsync.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "patchsync.toml"
+    path.write_text(text)
+    return path
+
+
+def test_example_config_loads_and_documents_every_key() -> None:
+    cfg = config.load(REPO / "config" / "patchsync.toml")
+    assert cfg.source.package == "kernel-source"
+    assert [t.name for t in cfg.targets] == ["lucid-ec2", "natty-ec2"]
+    text = (REPO / "config" / "patchsync.toml").read_text()
+    import dataclasses
+
+    for cls, table in (
+        (config.SourceConfig, "source"),
+        (config.StateConfig, "state"),
+        (config.TargetConfig, "target"),
+        (config.ScheduleConfig, "schedule"),
+        (config.ReportConfig, "report"),
+    ):
+        for f in dataclasses.fields(cls):
+            key = f.name.rstrip("_")
+            assert f"{key} =" in text or f"# {key} =" in text, f"{table}.{key} is not documented"
+
+
+def test_defaults(tmp_path: Path) -> None:
+    cfg = config.load(write(tmp_path, '[source]\nurl = "http://127.0.0.1/src/"\n'))
+    assert cfg.source.tarball == "patches.xen.tar.bz2"
+    assert cfg.source.max_bytes == 2 * 1024**3
+    assert cfg.source.series_symbols == ("xen",)
+    assert cfg.targets == ()
+    assert cfg.report is None
+    assert cfg.state.dir.endswith("patchsync")
+
+
+def test_state_dir_from_systemd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/patchsync:/var/lib/other")
+    assert config.load(write(tmp_path, "")).state.dir == "/var/lib/patchsync"
+
+
+def test_target_defaults_and_review_ref(tmp_path: Path) -> None:
+    cfg = config.load(write(tmp_path, '[[target]]\nname = "t1"\nrepo = "/r"\nbranch = "ec2"\n'))
+    (t,) = cfg.targets
+    assert (t.mode, t.patches_dir, t.strip, t.hold) == ("released", "debian.ec2/patches", 1, ())
+    assert t.review_ref == "refs/heads/patchsync/t1"
+    assert cfg.target("t1") is t
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[source]\nurll = 'x'\n", "unknown key 'source.urll'"),
+        ("[sauce]\n", "unknown key 'sauce'"),
+        ("[source]\nmax_bytes = '1G'\n", "'source.max_bytes' must be an integer, not str"),
+        ("[source]\nretries = true\n", "'source.retries' must be an integer, not bool"),
+        ("[source]\nseries_symbols = 'xen'\n", "'source.series_symbols' must be a list of a string"),
+        ("[[target]]\nname = 'a'\nbranch = 'b'\n", "missing required key 'target[0].repo'"),
+        (
+            "[[target]]\nname = 'a'\nrepo = 'r'\nbranch = 'b'\nmode = 'dev'\n",
+            "'target[0].mode' must be one of 'released', 'development', not 'dev'",
+        ),
+        (
+            "[[target]]\nname = 'a'\nrepo = 'r'\nbranch = 'b'\nmode = 'development'\n",
+            "'target[0].base' is required for a development target",
+        ),
+        ("[[target]]\nname = 'a b'\nrepo = 'r'\nbranch = 'b'\n", "not a valid git ref component"),
+        (
+            "[[target]]\nname = 'a'\nrepo = 'r'\nbranch = 'b'\nsubject_add = '{nmae} added'\n",
+            "'target[0].subject_add' uses unknown placeholder {nmae}",
+        ),
+        ("[report]\nfrom = 'a@b'\n", "missing required key 'report.to'"),
+        ("[schedule]\ncron = '* * *'\n", "'schedule.cron' must have 5 fields"),
+        ("source = 1\n", "'source' must be a table"),
+        ("[source\n", "not valid TOML"),
+    ],
+)
+def test_invalid_configs_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_duplicate_target_names(tmp_path: Path) -> None:
+    text = "[[target]]\nname='a'\nrepo='r'\nbranch='b'\n[[target]]\nname='a'\nrepo='r2'\nbranch='b'\n"
+    with pytest.raises(ConfigError, match="used twice"):
+        config.load(write(tmp_path, text))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such config file"):
+        config.load(tmp_path / "nope.toml")
+
+
+def test_resolve_path_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert config.resolve_path("/x.toml") == Path("/x.toml")
+    monkeypatch.setenv("PATCHSYNC_CONFIG", "/env.toml")
+    assert config.resolve_path(None) == Path("/env.toml")
+    monkeypatch.delenv("PATCHSYNC_CONFIG")
+    assert config.resolve_path(None) == Path("/etc/patchsync/patchsync.toml")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "patchsync", *args], capture_output=True, text=True, cwd=REPO, env=env, check=False
+    )
+
+
+def test_cli_config_check_ok() -> None:
+    result = run_cli("--config", str(REPO / "config" / "patchsync.toml"), "config", "check")
+    assert result.returncode == 0, result.stderr
+    assert "lucid-ec2 (released)" in result.stdout
+
+
+def test_cli_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = write(tmp_path, "[source]\nbogus = 1\n")
+    result = run_cli("config", "check", "--config", str(path))
+    assert result.returncode == 2
+    assert result.stderr == f"patchsync: error: {path}: unknown key 'source.bogus' (expected one of: " + (
+        "max_bytes, package, retries, series_symbols, tarball, timeout_seconds, url)\n"
+    )
+    assert result.stdout == ""
