@@ -58,3 +58,66 @@ class PatchSet:
     top: str
     files: Mapping[str, bytes] = field(default_factory=dict)
     series_conf: bytes | None = None
+
+
+#: How one patch of a target compares with the KOTD (JSON ``patches[].status``).
+Status = Literal["unchanged", "metadata", "refreshed", "modified", "added", "removed", "renamed", "held"]
+
+#: Every status, in the order the counts are reported.
+STATUSES: tuple[Status, ...] = (
+    "unchanged",
+    "metadata",
+    "refreshed",
+    "modified",
+    "added",
+    "removed",
+    "renamed",
+    "held",
+)
+
+
+@dataclass(frozen=True)
+class PatchDelta:
+    """One patch name of a target, compared with the KOTD.
+
+    ``name`` is the name in the tree's patches_dir (the tarball path after
+    ``strip``); ``old`` is the tree's bytes, ``new`` the KOTD's (``None``
+    where that side has no such patch).  For ``renamed``, ``previous_name``
+    is the tree's name and ``name`` the KOTD's.
+    """
+
+    name: str
+    status: Status
+    old: bytes | None = None
+    new: bytes | None = None
+    previous_name: str | None = None
+    interdiff: str = ""
+
+
+@dataclass(frozen=True)
+class TargetDrift:
+    """Everything ``check`` found for one target; what ``sync`` acts on."""
+
+    target: str
+    mode: str
+    branch_commit: str
+    patches: tuple[PatchDelta, ...]
+    kotd_order: tuple[str, ...]
+    tree_order: tuple[str, ...]
+    order_changes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
+        for patch in self.patches:
+            counts[patch.status] += 1
+        return counts
+
+    @property
+    def in_sync(self) -> bool:
+        if any(p.status not in ("unchanged", "held") for p in self.patches):
+            return False
+        # A released branch's history is never rewritten, so its order is
+        # information only; a development branch is reordered by sync.
+        return not (self.mode == "development" and self.order_changes)

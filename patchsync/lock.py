@@ -1,0 +1,70 @@
+"""Advisory file locks in the state directory.
+
+One lock serialises whole cycles across processes (a manual ``sync`` and
+the daemon); one per repository keeps two syncs from writing the same refs.
+They live in ``state.dir``, never inside a repository.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import LockError
+
+#: How often a waiting process retries a held lock.
+_POLL_SECONDS = 0.1
+
+
+def repo_lock_path(state_dir: str | os.PathLike[str], repo: str | os.PathLike[str]) -> Path:
+    """The lock file for one repository, keyed by its resolved path."""
+    key = hashlib.sha256(os.fsencode(os.path.realpath(repo))).hexdigest()[:16]
+    return Path(state_dir) / "locks" / f"repo-{key}.lock"
+
+
+def cycle_lock_path(state_dir: str | os.PathLike[str]) -> Path:
+    return Path(state_dir) / "locks" / "cycle.lock"
+
+
+@contextmanager
+def hold(path: str | os.PathLike[str], *, wait: float = 10.0, what: str = "") -> Iterator[None]:
+    """Hold an exclusive lock on ``path``, waiting up to ``wait`` seconds.
+
+    The holder writes its pid and ``what`` into the file, so the error a
+    second process gets says who holds the lock.  flock is released by the
+    kernel when the process dies, so a killed run never leaves it stale.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise LockError(f"cannot lock: {exc.strerror}", where=path) from None
+                if time.monotonic() >= deadline:
+                    holder = _read_holder(fd) or "another process"
+                    raise LockError(f"held by {holder}; waited {wait:g} s", where=path) from None
+                time.sleep(_POLL_SECONDS)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} {what}".strip().encode() + b"\n", 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        return os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
