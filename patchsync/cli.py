@@ -107,7 +107,6 @@ def setup_logging(*, verbose: bool, quiet: bool, debug: bool) -> None:
     root = logging.getLogger("patchsync")
     root.handlers[:] = [handler]
     root.setLevel(level)
-    root.propagate = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

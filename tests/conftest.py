@@ -84,7 +84,12 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
 @pytest.fixture(autouse=True)
 def _no_unexpected_errors(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     caplog.set_level(logging.DEBUG, logger="patchsync")
+    logger = logging.getLogger("patchsync")
+    handlers = list(logger.handlers)
     yield
+    # cli.main() run in-process installs its stderr handler; drop it so the
+    # next test starts clean.
+    logger.handlers[:] = handlers
     if request.node.get_closest_marker("allow_error_log"):
         return
     errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR and r.name.startswith("patchsync")]

@@ -138,3 +138,13 @@ def test_cli_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
         "max_bytes, package, retries, series_symbols, tarball, timeout_seconds, url)\n"
     )
     assert result.stdout == ""
+
+
+def test_in_process_cli_errors_stay_visible_to_the_log_check(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from patchsync import cli
+
+    cli.setup_logging(verbose=False, quiet=False, debug=False)
+    logging.getLogger("patchsync.test").warning("still captured")
+    assert "still captured" in caplog.text
