@@ -1,0 +1,203 @@
+"""What one cycle did: plain data shared by the cycle, history, status and mail.
+
+Kept free of I/O (like :mod:`patchsync.model`) so the mail renderer and the
+history commands depend on data, not on the machinery that produced it.
+Everything here round-trips through JSON, because the run history in the
+state database stores it that way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from .errors import EXIT_DRIFT, EXIT_ERROR, EXIT_OK
+from .model import SourceInfo
+
+#: A target's outcome in one cycle: ``in-sync``/``drift`` when the cycle only
+#: compared (``check``), the sync statuses of issue 4 otherwise.
+TargetStatus = Literal["in-sync", "drift", "updated", "up-to-date", "conflict", "error"]
+
+#: Statuses worth a mail under ``report.only_on_change``: something moved,
+#: needs a human, or broke.  ``up-to-date`` and ``in-sync`` are quiet.
+NOTEWORTHY: frozenset[str] = frozenset({"drift", "updated", "conflict", "error"})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class PatchLine:
+    """One patch of a target that is not unchanged."""
+
+    name: str
+    status: str
+    previous_name: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "status": self.status}
+        if self.previous_name is not None:
+            data["previous_name"] = self.previous_name
+        return data
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A commit sync made (on the review branch)."""
+
+    sha: str
+    subject: str
+    patches: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha": self.sha, "subject": self.subject, "patches": list(self.patches)}
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A patch or replayed commit that did not apply, with git's message."""
+
+    patch: str | None
+    commit: str | None
+    files: tuple[str, ...] = ()
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"patch": self.patch, "commit": self.commit, "files": list(self.files), "message": self.message}
+
+
+@dataclass(frozen=True)
+class TargetRun:
+    """One target in one cycle.
+
+    ``head`` is the review branch head after a sync, or the compared branch
+    commit when the cycle only checked.  ``interdiffs`` (patch name ->
+    interdiff text) feed the mail's attachments and are not kept in history.
+    """
+
+    name: str
+    mode: str
+    status: TargetStatus
+    counts: Mapping[str, int] = field(default_factory=dict)
+    patches: tuple[PatchLine, ...] = ()
+    order_changes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    ref: str = ""
+    head: str = ""
+    commits: tuple[Commit, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
+    error: str = ""
+    interdiffs: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "mode": self.mode,
+            "status": self.status,
+            "counts": dict(self.counts),
+            "patches": [p.to_json() for p in self.patches],
+            "order_changes": list(self.order_changes),
+            "warnings": list(self.warnings),
+            "ref": self.ref,
+            "head": self.head,
+            "commits": [c.to_json() for c in self.commits],
+            "conflicts": [c.to_json() for c in self.conflicts],
+            "error": self.error or None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TargetRun:
+        return cls(
+            name=data["name"],
+            mode=data.get("mode", ""),
+            status=data["status"],
+            counts=dict(data.get("counts", {})),
+            patches=tuple(PatchLine(p["name"], p["status"], p.get("previous_name")) for p in data.get("patches", ())),
+            order_changes=tuple(data.get("order_changes", ())),
+            warnings=tuple(data.get("warnings", ())),
+            ref=data.get("ref", "") or "",
+            head=data.get("head", "") or "",
+            commits=tuple(Commit(c["sha"], c["subject"], tuple(c.get("patches", ()))) for c in data.get("commits", ())),
+            conflicts=tuple(
+                Conflict(c.get("patch"), c.get("commit"), tuple(c.get("files", ())), c.get("message", ""))
+                for c in data.get("conflicts", ())
+            ),
+            error=data.get("error") or "",
+        )
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    """What ``run_cycle`` returns and the history records."""
+
+    trigger: str
+    started: datetime
+    finished: datetime
+    source: SourceInfo | None
+    targets: tuple[TargetRun, ...] = ()
+    error: str = ""
+    synced: bool = True
+    dry_run: bool = False
+    run_id: int | None = None
+    #: What happened to the mail: ``sent``, ``queued`` (SMTP failed; retried
+    #: next cycle), ``duplicate``, ``quiet`` (nothing to report), ``disabled``.
+    mail: str = "disabled"
+
+    @property
+    def noteworthy(self) -> bool:
+        """Whether ``only_on_change`` lets this cycle's report be mailed."""
+        return bool(self.error) or any(t.status in NOTEWORTHY for t in self.targets)
+
+    @property
+    def result(self) -> str:
+        """One word for history: the worst target status, or ``error``."""
+        if self.error or any(t.status == "error" for t in self.targets):
+            return "error"
+        for status in ("conflict", "updated", "drift"):
+            if any(t.status == status for t in self.targets):
+                return status
+        return "up-to-date" if self.synced else "in-sync"
+
+    @property
+    def exit_code(self) -> int:
+        """2 beats 1 beats 0 (README, "Exit status")."""
+        if self.error or any(t.status == "error" for t in self.targets):
+            return EXIT_ERROR
+        if any(t.status in ("conflict", "drift") for t in self.targets):
+            return EXIT_DRIFT
+        return EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.run_id,
+            "trigger": self.trigger,
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat(),
+            "result": self.result,
+            "synced": self.synced,
+            "dry_run": self.dry_run,
+            "source": self.source.to_json() if self.source else None,
+            "targets": [t.to_json() for t in self.targets],
+            "error": self.error or None,
+            "mail": self.mail,
+        }
+
+
+def source_from_json(data: Mapping[str, Any] | None) -> SourceInfo | None:
+    """The inverse of :meth:`SourceInfo.to_json` (history rows)."""
+    if not data:
+        return None
+    return SourceInfo(
+        url=data.get("url", ""),
+        file=data.get("file", ""),
+        version=data.get("version", ""),
+        release=data.get("release", ""),
+        tarball=data.get("tarball", ""),
+        tarball_sha256=data.get("tarball_sha256", ""),
+        bytes_transferred=int(data.get("bytes_transferred", 0)),
+        payload=data.get("payload", "local"),
+        note=data.get("note", ""),
+    )

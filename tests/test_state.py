@@ -1,0 +1,213 @@
+"""The state database: schema migration, run history, outbox, two processes at once."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from patchsync import state as statemod
+from patchsync.errors import StateError
+from patchsync.model import SourceInfo
+from patchsync.runs import Commit, CycleResult, PatchLine, TargetRun
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+T0 = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)
+T1 = datetime(2026, 11, 23, 21, 31, 5, tzinfo=UTC)
+SOURCE = SourceInfo(
+    url="http://127.0.0.1/src/kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm",
+    file="kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm",
+    version="2.6.32.10",
+    release="0.0.3.bbbb222",
+    tarball="patches.xen.tar.bz2",
+    tarball_sha256="ab" * 32,
+    bytes_transferred=1234,
+    payload="downloaded",
+)
+
+
+def _result(**kw: object) -> CycleResult:
+    target = TargetRun(
+        name="lucid-ec2",
+        mode="released",
+        status="updated",
+        counts={"unchanged": 4, "modified": 1},
+        patches=(PatchLine("xen3-patch-03.diff", "modified"),),
+        ref="refs/heads/patchsync/lucid-ec2",
+        head="c0ffee" * 6 + "abcd",
+        commits=(Commit("1" * 40, "UBUNTU: [Xen] xen3-patch-03.diff: update", ("xen3-patch-03.diff",)),),
+        interdiffs={"xen3-patch-03.diff": "--- a\n+++ b\n"},
+    )
+    fields: dict[str, object] = {
+        "trigger": "manual",
+        "started": T0,
+        "finished": T1,
+        "source": SOURCE,
+        "targets": (target,),
+    }
+    fields.update(kw)
+    return CycleResult(**fields)  # type: ignore[arg-type]
+
+
+def test_new_database_is_at_the_current_schema_in_wal_mode(tmp_path: Path) -> None:
+    with statemod.State(tmp_path) as st:
+        assert st.schema_version == statemod.SCHEMA_VERSION
+    db = sqlite3.connect(tmp_path / statemod.DB_NAME)
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {
+        "runs",
+        "meta",
+        "outbox",
+    }
+
+
+def test_migration_runs_every_step_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with statemod.State(tmp_path) as st:
+        st.put("last_seen", {"file": "a.src.rpm"})
+    # A later release adds a column: only the new step runs, data survives.
+    monkeypatch.setattr(
+        statemod, "MIGRATIONS", (*statemod.MIGRATIONS, "ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT ''")
+    )
+    monkeypatch.setattr(statemod, "SCHEMA_VERSION", len(statemod.MIGRATIONS))
+    with statemod.State(tmp_path) as st:
+        assert st.schema_version == 2
+        assert st.get("last_seen") == {"file": "a.src.rpm"}
+    db = sqlite3.connect(tmp_path / statemod.DB_NAME)
+    assert "note" in [r[1] for r in db.execute("PRAGMA table_info(runs)")]
+
+
+def test_failed_migration_leaves_the_old_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    statemod.State(tmp_path).close()
+    monkeypatch.setattr(
+        statemod,
+        "MIGRATIONS",
+        (*statemod.MIGRATIONS, "ALTER TABLE runs ADD COLUMN x TEXT; ALTER TABLE nosuch ADD COLUMN y TEXT"),
+    )
+    monkeypatch.setattr(statemod, "SCHEMA_VERSION", 2)
+    with pytest.raises(StateError, match="not a usable state database"):
+        statemod.State(tmp_path)
+    db = sqlite3.connect(tmp_path / statemod.DB_NAME)
+    assert db.execute("PRAGMA user_version").fetchone() == (1,)
+    assert "x" not in [r[1] for r in db.execute("PRAGMA table_info(runs)")]
+
+
+def test_newer_schema_is_refused_with_the_file_named(tmp_path: Path) -> None:
+    statemod.State(tmp_path).close()
+    db = sqlite3.connect(tmp_path / statemod.DB_NAME)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(StateError) as info:
+        statemod.State(tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path / statemod.DB_NAME}: schema version 99 is newer than this patchsync knows "
+        f"({statemod.SCHEMA_VERSION}); upgrade patchsync"
+    )
+
+
+def test_garbage_file_is_a_state_error(tmp_path: Path) -> None:
+    (tmp_path / statemod.DB_NAME).write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StateError, match=r"patchsync.sqlite3: not a usable state database"):
+        statemod.State(tmp_path)
+
+
+def test_run_round_trips_through_history(tmp_path: Path) -> None:
+    with statemod.State(tmp_path) as st:
+        first = st.begin_run("timer", T0)
+        st.finish_run(first, _result(mail="sent"), report=b"Subject: x\n\nbody\n")
+        second = st.begin_run("manual", T1)  # killed: never finished
+        rows = st.runs()
+        assert [r.id for r in rows] == [second, first]
+        assert rows[0].result == "running"
+        assert rows[0].finished is None
+        done = rows[1]
+        assert done.to_json() == {
+            "id": first,
+            "started": "2026-11-23T21:30:00+00:00",
+            "finished": "2026-11-23T21:31:05+00:00",
+            "trigger": "timer",
+            "result": "updated",
+            "synced": True,
+            "dry_run": False,
+            "source": SOURCE.to_json(),
+            "targets": [
+                {
+                    "name": "lucid-ec2",
+                    "mode": "released",
+                    "status": "updated",
+                    "counts": {"unchanged": 4, "modified": 1},
+                    "patches": [{"name": "xen3-patch-03.diff", "status": "modified"}],
+                    "order_changes": [],
+                    "warnings": [],
+                    "ref": "refs/heads/patchsync/lucid-ec2",
+                    "head": "c0ffee" * 6 + "abcd",
+                    "commits": [
+                        {
+                            "sha": "1" * 40,
+                            "subject": "UBUNTU: [Xen] xen3-patch-03.diff: update",
+                            "patches": ["xen3-patch-03.diff"],
+                        }
+                    ],
+                    "conflicts": [],
+                    "error": None,
+                }
+            ],
+            "error": None,
+            "mail": "sent",
+        }
+        assert st.runs(limit=1)[0].id == second
+        assert st.last_report() == (first, b"Subject: x\n\nbody\n")
+        assert st.last_target_runs()["lucid-ec2"][0].id == first
+    db = sqlite3.connect(tmp_path / statemod.DB_NAME)
+    assert db.execute(
+        "SELECT source_file, version, release, tarball_sha256, bytes_transferred FROM runs"
+    ).fetchone() == (
+        SOURCE.file,
+        "2.6.32.10",
+        "0.0.3.bbbb222",
+        "ab" * 32,
+        1234,
+    )
+
+
+def test_outbox_dedup_and_threading(tmp_path: Path) -> None:
+    with statemod.State(tmp_path) as st:
+        kw = {"run_id": None, "targets": ["a", "b"], "subject": "s", "message": b"m", "created": T0}
+        first = st.queue_mail(dedup_key="k1", message_id="<1@x>", **kw)  # type: ignore[arg-type]
+        assert first is not None
+        assert st.queue_mail(dedup_key="k1", message_id="<again@x>", **kw) is None  # type: ignore[arg-type]
+        second = st.queue_mail(dedup_key="k2", message_id="<2@x>", **{**kw, "targets": ["b"]})  # type: ignore[arg-type]
+        assert [m.id for m in st.unsent()] == [first, second]
+        st.mark_failed(first, "connection refused")
+        assert st.unsent()[0].attempts == 1
+        assert st.unsent()[0].last_error == "connection refused"
+        st.mark_sent(first, T1)
+        assert [m.id for m in st.unsent()] == [second]
+        assert st.previous_message_id("a") == "<1@x>"
+        assert st.previous_message_id("b") == "<2@x>"
+        assert st.previous_message_id("c") is None
+
+
+def test_two_processes_write_at_once(tmp_path: Path) -> None:
+    """The daemon and a manual run share the database: the busy timeout serialises them."""
+    script = textwrap.dedent(f"""
+        from datetime import datetime, UTC
+        from patchsync.state import State
+        with State({str(tmp_path)!r}) as st:
+            for i in range(50):
+                st.begin_run("proc", datetime.now(UTC))
+                st.put("counter", i)
+    """)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    with statemod.State(tmp_path) as st:
+        assert len(st.runs(limit=None)) == 150
