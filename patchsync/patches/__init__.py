@@ -1,0 +1,1 @@
+"""Patch tarballs, patch parsing, series.conf and comparison."""
