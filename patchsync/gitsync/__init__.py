@@ -1,0 +1,1 @@
+"""Reading and writing the target trees' git repositories."""
