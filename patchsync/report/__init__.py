@@ -1,0 +1,1 @@
+"""Renderers: text, JSON and mail from results; no I/O."""
