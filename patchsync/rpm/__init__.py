@@ -1,0 +1,1 @@
+"""Reading RPM packages: headers, verification, the streaming payload walk."""

@@ -1,0 +1,385 @@
+"""Read an RPM package's lead, signature header and main header from bytes.
+
+Works on any prefix of the file, so a caller fetching by HTTP Range can ask
+for what the headers declare (:class:`NeedMoreData`).  Every size, count and
+offset is checked before it is used, and what rpm itself refuses (more than
+65,535 index entries, 256 MB of header data) is refused before anything is
+allocated for it.
+
+rpmfile's reader is not used: its ``_readheader`` scans for a magic byte and
+trusts the counts it finds, its string decoders do not check that the NUL
+terminators lie inside the data store, and importing the package alone costs
+about 35 ms of the extract command's start-up.
+
+Layout (rpm ``docs/manual/format.md``)::
+
+    lead (96 bytes) | signature header | pad to 8 | main header | payload
+
+and each header is an intro (magic, reserved, entry count, data size), the
+index entries (tag, type, offset, count) and the data store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from ..errors import IntegrityError, RpmError
+from . import tags as t
+
+log = logging.getLogger(__name__)
+
+_INTRO = struct.Struct(">4s4xII")
+_ENTRY = struct.Struct(">iiii")
+_LEAD = struct.Struct(">4sBBhh66shh16s")
+#: Accepted lead major versions (lib/rpmlead.c: 3 and 4).
+_LEAD_MAJORS = (3, 4)
+#: How much of a file :func:`read_headers` reads at first: headers of real
+#: kernel-source src.rpms are tens of kilobytes.
+FIRST_READ = 256 * 1024
+
+
+class NeedMoreData(RpmError):
+    """``buf`` is a prefix too short to hold the headers; ``needed`` is the prefix length they require."""
+
+    def __init__(self, needed: int, have: int, *, where: str) -> None:
+        super().__init__(
+            f"truncated: the RPM headers need {needed} bytes, only {have} available",
+            where=where,
+        )
+        self.needed = needed
+        self.have = have
+
+
+@dataclass(frozen=True)
+class RpmFileEntry:
+    """One file listed in the main header."""
+
+    name: str
+    size: int
+    #: Lower-case hex digest; empty for files without one (directories, links).
+    digest: str
+    #: PGPHASHALGO_* of ``digest`` (see :mod:`patchsync.rpm.tags`).
+    algo: int
+
+    @property
+    def hash_name(self) -> str:
+        return t.HASHLIB_NAMES.get(self.algo, "")
+
+
+@dataclass(frozen=True)
+class PackageHeaders:
+    """What patchsync needs from an RPM's headers."""
+
+    where: str
+    name: str
+    version: str
+    release: str
+    #: Offset of the main header in the file (after the signature and its padding).
+    header_start: int
+    #: Offset of the compressed payload (end of the main header).
+    payload_offset: int
+    #: SIGTAG_SIZE or SIGTAG_LONGSIZE: main header + payload bytes.
+    signature_size: int
+    #: Uncompressed payload size when the signature declares it (SIGTAG_PAYLOADSIZE / LONGARCHIVESIZE).
+    payload_size: int | None
+    payload_format: str
+    payload_compressor: str
+    #: Hex digest of the compressed payload (RPMTAG_PAYLOADDIGEST), None before rpm 4.14.
+    payload_digest: str | None
+    payload_digest_algo: int | None
+    header_sha256: str | None
+    header_sha1: str | None
+    #: SIGTAG_MD5 (hex): MD5 of main header + payload.
+    header_md5: str | None
+    #: Which header digest :func:`parse_headers` checked: "sha256", "sha1", or "" when only
+    #: the MD5 over header + payload is available (checked by whoever reads the payload).
+    header_digest_checked: str
+    files: tuple[RpmFileEntry, ...]
+
+    @property
+    def total_size(self) -> int:
+        """The whole file's size as the signature declares it."""
+        return self.header_start + self.signature_size
+
+    @property
+    def nevr(self) -> str:
+        return f"{self.name}-{self.version}-{self.release}"
+
+    def file(self, name: str) -> RpmFileEntry | None:
+        for entry in self.files:
+            if entry.name == name:
+                return entry
+        return None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    type: int
+    offset: int
+    count: int
+
+
+class _Header:
+    """One parsed header structure: its index and data store, bounds already checked."""
+
+    def __init__(self, buf: bytes, base: int, end: int, index: dict[int, _Entry], *, where: str, what: str) -> None:
+        self.buf = buf
+        self.base = base
+        self.end = end
+        self.index = index
+        self.where = where
+        self.what = what
+
+    def _entry(self, tag: int, types: tuple[int, ...]) -> _Entry | None:
+        entry = self.index.get(tag)
+        if entry is None:
+            return None
+        if entry.type not in types:
+            raise RpmError(f"{self.what}: tag {tag} has type {entry.type}, expected one of {types}", where=self.where)
+        return entry
+
+    def strings(self, tag: int) -> list[str] | None:
+        entry = self._entry(tag, (t.TYPE_STRING, t.TYPE_STRING_ARRAY, t.TYPE_I18NSTRING))
+        if entry is None:
+            return None
+        # An i18n string holds one value per locale; the first is the C locale.
+        count = entry.count if entry.type == t.TYPE_STRING_ARRAY else 1
+        out: list[str] = []
+        pos = self.base + entry.offset
+        for _ in range(count):
+            nul = self.buf.find(b"\0", pos, self.end)
+            if nul < 0:
+                raise RpmError(f"{self.what}: a string of tag {tag} runs past the data store", where=self.where)
+            out.append(self.buf[pos:nul].decode("utf-8", "surrogateescape"))
+            pos = nul + 1
+        return out
+
+    def string(self, tag: int) -> str | None:
+        values = self.strings(tag)
+        return values[0] if values else None
+
+    def ints(self, tag: int) -> list[int] | None:
+        entry = self._entry(tag, tuple(_INT_CODES))
+        if entry is None:
+            return None
+        return list(struct.unpack_from(f">{entry.count}{_INT_CODES[entry.type]}", self.buf, self.base + entry.offset))
+
+    def integer(self, tag: int) -> int | None:
+        values = self.ints(tag)
+        return values[0] if values else None
+
+    def binary(self, tag: int) -> bytes | None:
+        entry = self._entry(tag, (t.TYPE_BIN,))
+        if entry is None:
+            return None
+        start = self.base + entry.offset
+        return bytes(self.buf[start : start + entry.count])
+
+
+#: struct codes of the integer types (unsigned, as rpm reads them).
+_INT_CODES = {t.TYPE_CHAR: "B", t.TYPE_INT8: "B", t.TYPE_INT16: "H", t.TYPE_INT32: "I", t.TYPE_INT64: "Q"}
+
+
+def _read_header(buf: bytes, start: int, *, where: str, what: str, tags_max: int, data_max: int) -> tuple[_Header, int]:
+    """Parse the header structure at ``start``; returns it and the offset just past it."""
+    if len(buf) < start + t.HEADER_INTRO_SIZE:
+        raise NeedMoreData(start + t.HEADER_INTRO_SIZE, len(buf), where=where)
+    magic, il, dl = _INTRO.unpack_from(buf, start)
+    if magic != t.HEADER_MAGIC:
+        raise RpmError(f"corrupt: no {what} magic at offset {start}", where=where)
+    # Checked before anything is sized from them, as rpm's hdrblobRead does.
+    if il < 1 or il > tags_max:
+        raise RpmError(f"{what} declares {il} index entries (rpm accepts 1 to {tags_max})", where=where)
+    if dl > data_max:
+        raise RpmError(f"{what} declares {dl} bytes of data (rpm accepts at most {data_max})", where=where)
+    index_start = start + t.HEADER_INTRO_SIZE
+    store_start = index_start + il * t.HEADER_ENTRY_SIZE
+    end = store_start + dl
+    if len(buf) < end:
+        raise NeedMoreData(end, len(buf), where=where)
+    index: dict[int, _Entry] = {}
+    for tag, typ, offset, count in _ENTRY.iter_unpack(memoryview(buf)[index_start:store_start]):
+        if typ not in t.TYPE_SIZES and typ not in t.STRING_TYPES:
+            raise RpmError(f"{what}: tag {tag} has unknown type {typ}", where=where)
+        if offset < 0 or offset > dl or count < 0 or count > dl + 1:
+            raise RpmError(f"{what}: tag {tag} points outside the data store", where=where)
+        size = t.TYPE_SIZES.get(typ)
+        if size is not None:
+            if offset + size * count > dl:
+                raise RpmError(f"{what}: tag {tag} runs past the data store", where=where)
+            if size > 1 and offset % size:
+                raise RpmError(f"{what}: tag {tag} is misaligned", where=where)
+        elif offset >= dl:
+            raise RpmError(f"{what}: tag {tag} points outside the data store", where=where)
+        if tag in index:
+            raise RpmError(f"{what}: tag {tag} appears twice", where=where)
+        index[tag] = _Entry(typ, offset, count)
+    return _Header(buf, store_start, end, index, where=where, what=what), end
+
+
+def check_lead(buf: bytes, *, where: str) -> None:
+    """Refuse a file that is not an RPM package as soon as its first bytes are in."""
+    if not buf:
+        raise NeedMoreData(t.LEAD_SIZE + t.HEADER_INTRO_SIZE, 0, where=where)
+    head = bytes(buf[: len(t.LEAD_MAGIC)])
+    if head != t.LEAD_MAGIC[: len(head)]:
+        start = bytes(buf[:64]).lstrip().lower()
+        if start.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head")):
+            raise RpmError("not an RPM package: it is an HTML/XML page (an error page saved as the file?)", where=where)
+        raise RpmError("not an RPM package (no RPM lead magic)", where=where)
+    if len(buf) < t.LEAD_SIZE:
+        return
+    _magic, major, _minor, _type, _arch, _name, _os, sigtype, _reserved = _LEAD.unpack_from(buf, 0)
+    if major not in _LEAD_MAJORS:
+        raise RpmError(f"unsupported RPM lead version {major}", where=where)
+    if sigtype != t.LEAD_SIGTYPE_HEADERSIG:
+        raise RpmError(f"unsupported RPM signature type {sigtype}", where=where)
+
+
+def _align(offset: int, boundary: int) -> int:
+    return (offset + boundary - 1) // boundary * boundary
+
+
+def parse_headers(buf: bytes, where: str) -> PackageHeaders:
+    """The headers of the RPM package whose first bytes are ``buf``.
+
+    Raises :class:`NeedMoreData` when ``buf`` is a too-short prefix,
+    :class:`~patchsync.errors.RpmError` when it is not a sound RPM package and
+    :class:`~patchsync.errors.IntegrityError` when the main header does not
+    match its SHA256 (or SHA1) digest.
+    """
+    if not isinstance(buf, bytes):
+        buf = bytes(buf)
+    check_lead(buf, where=where)
+    if len(buf) < t.LEAD_SIZE:
+        raise NeedMoreData(t.LEAD_SIZE + t.HEADER_INTRO_SIZE, len(buf), where=where)
+    sig, sig_end = _read_header(
+        buf,
+        t.LEAD_SIZE,
+        where=where,
+        what="signature header",
+        tags_max=t.SIGNATURE_TAGS_MAX,
+        data_max=t.SIGNATURE_DATA_MAX,
+    )
+    header_start = _align(sig_end, t.SIGNATURE_ALIGN)
+    main, header_end = _read_header(
+        buf,
+        header_start,
+        where=where,
+        what="main header",
+        tags_max=t.HEADER_TAGS_MAX,
+        data_max=t.HEADER_DATA_MAX,
+    )
+
+    size = sig.integer(t.SIGTAG_LONGSIZE)
+    if size is None:
+        size = sig.integer(t.SIGTAG_SIZE)
+    if size is None:
+        raise RpmError("the signature header declares no package size (SIGTAG_SIZE)", where=where)
+    if size < header_end - header_start:
+        raise RpmError(f"the signature declares {size} bytes, less than the main header itself", where=where)
+    payload_size = sig.integer(t.SIGTAG_LONGARCHIVESIZE)
+    if payload_size is None:
+        payload_size = sig.integer(t.SIGTAG_PAYLOADSIZE)
+
+    sha256 = sig.string(t.SIGTAG_SHA256)
+    sha1 = sig.string(t.SIGTAG_SHA1)
+    md5_raw = sig.binary(t.SIGTAG_MD5)
+    checked = _check_header_digest(
+        memoryview(buf)[header_start:header_end], sha256=sha256, sha1=sha1, has_md5=md5_raw is not None, where=where
+    )
+
+    name = main.string(t.TAG_NAME)
+    version = main.string(t.TAG_VERSION)
+    release = main.string(t.TAG_RELEASE)
+    if name is None or version is None or release is None:
+        raise RpmError("the main header has no name, version or release", where=where)
+    digest = main.strings(t.TAG_PAYLOADDIGEST)
+    return PackageHeaders(
+        where=where,
+        name=name,
+        version=version,
+        release=release,
+        header_start=header_start,
+        payload_offset=header_end,
+        signature_size=size,
+        payload_size=payload_size,
+        payload_format=main.string(t.TAG_PAYLOADFORMAT) or "cpio",
+        # rpm's default for packages that predate the tag.
+        payload_compressor=main.string(t.TAG_PAYLOADCOMPRESSOR) or "gzip",
+        payload_digest=digest[0].lower() if digest else None,
+        payload_digest_algo=main.integer(t.TAG_PAYLOADDIGESTALGO) if digest else None,
+        header_sha256=sha256,
+        header_sha1=sha1,
+        header_md5=md5_raw.hex() if md5_raw is not None else None,
+        header_digest_checked=checked,
+        files=tuple(_files(main, where=where)),
+    )
+
+
+def _check_header_digest(blob: memoryview, *, sha256: str | None, sha1: str | None, has_md5: bool, where: str) -> str:
+    """Check the strongest header-only digest; the name of the one checked."""
+    for algo, expected in (("sha256", sha256), ("sha1", sha1)):
+        if expected is None:
+            continue
+        actual = hashlib.new(algo, blob).hexdigest()
+        if actual != expected.lower():
+            raise IntegrityError(
+                f"main header {algo.upper()} mismatch: declared {expected}, actual {actual}", where=where
+            )
+        if algo != "sha256":
+            log.warning("%s: the header has no SHA256 digest; checked with SHA1 only", where)
+        return algo
+    if has_md5:
+        log.warning("%s: the header has no SHA256 or SHA1 digest; only its MD5 (with the payload) is checked", where)
+        return ""
+    raise RpmError("the package has no header digest (SHA256, SHA1 or MD5); refusing it", where=where)
+
+
+def _files(main: _Header, *, where: str) -> Iterator[RpmFileEntry]:
+    basenames = main.strings(t.TAG_BASENAMES)
+    if basenames is not None:
+        dirindexes = main.ints(t.TAG_DIRINDEXES) or []
+        dirnames = main.strings(t.TAG_DIRNAMES) or []
+        if len(dirindexes) != len(basenames):
+            raise RpmError("main header: BASENAMES and DIRINDEXES differ in length", where=where)
+        if any(i >= len(dirnames) for i in dirindexes):
+            raise RpmError("main header: a DIRINDEXES entry points past DIRNAMES", where=where)
+        names = [dirnames[i] + base for i, base in zip(dirindexes, basenames, strict=True)]
+    else:
+        names = main.strings(t.TAG_OLDFILENAMES) or []
+    if not names:
+        return
+    sizes = main.ints(t.TAG_LONGFILESIZES)
+    if sizes is None:
+        sizes = main.ints(t.TAG_FILESIZES) or []
+    digests = main.strings(t.TAG_FILEDIGESTS) or []
+    # rpm's default when FILEDIGESTALGO is absent (lib/rpmfi.c).
+    algo = main.integer(t.TAG_FILEDIGESTALGO) or t.PGPHASHALGO_MD5
+    if len(sizes) != len(names) or len(digests) != len(names):
+        raise RpmError("main header: file names, sizes and digests differ in count", where=where)
+    for name, size, digest in zip(names, sizes, digests, strict=True):
+        yield RpmFileEntry(name=name, size=size, digest=digest.lower(), algo=algo)
+
+
+def read_headers(fh: BinaryIO, where: str) -> tuple[PackageHeaders, bytes]:
+    """Headers of an open package file, read from its start; also returns the bytes read.
+
+    The read grows by what the headers declare, never beyond the file.
+    """
+    buf = fh.read(FIRST_READ)
+    while True:
+        try:
+            return parse_headers(buf, where), buf
+        except NeedMoreData as exc:
+            more = fh.read(exc.needed - len(buf))
+            if not more:
+                if not buf:
+                    raise RpmError("empty file, not an RPM package", where=where) from None
+                raise
+            buf += more

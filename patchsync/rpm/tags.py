@@ -1,0 +1,127 @@
+"""Numbers from the RPM file format that patchsync reads.
+
+Sources: rpm's ``include/rpm/rpmtag.h`` (tag numbers), ``lib/header.c`` and
+``lib/header_internal.h`` (limits and type sizes), ``lib/rpmlead.c`` and
+``docs/manual/format.md`` (lead and header layout), ``include/rpm/rpmpgp.h``
+(hash algorithm ids, from RFC 4880 section 9.4).  rpm 4.18 is the reference.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- The lead (format.md "Lead"; lib/rpmlead.c struct rpmlead_s) ----------
+#: The first four bytes of every RPM package.
+LEAD_MAGIC: Final = b"\xed\xab\xee\xdb"
+#: The lead is a fixed 96-byte block (magic, version, type, arch, name[66], os, sigtype, reserved[16]).
+LEAD_SIZE: Final = 96
+#: Lead ``signature_type`` of every package since rpm 2.1: a header-style signature (RPMSIGTYPE_HEADERSIG).
+LEAD_SIGTYPE_HEADERSIG: Final = 5
+
+# --- Header structure (format.md "Header"; lib/header.c rpm_header_magic) -
+#: Header intro: magic 8e ad e8, header version 01, then four reserved bytes.
+HEADER_MAGIC: Final = b"\x8e\xad\xe8\x01"
+#: Intro: magic+version (4), reserved (4), index entry count (4), data size (4).
+HEADER_INTRO_SIZE: Final = 16
+#: One index entry: tag, type, offset, count, each a big-endian int32.
+HEADER_ENTRY_SIZE: Final = 16
+#: The signature header is padded to this boundary (format.md; lib/signature.c rpmReadSignature).
+SIGNATURE_ALIGN: Final = 8
+#: lib/header_internal.h HEADER_TAGS_MAX: rpm refuses more index entries than this.
+HEADER_TAGS_MAX: Final = 0x0000FFFF
+#: lib/header_internal.h HEADER_DATA_MAX: rpm refuses a data store of 256 MB or more.
+HEADER_DATA_MAX: Final = 0x0FFFFFFF
+#: lib/header.c hdrblobRead: the signature header is limited to 32 entries ...
+SIGNATURE_TAGS_MAX: Final = 32
+#: ... and 64 MB of data.
+SIGNATURE_DATA_MAX: Final = 64 * 1024 * 1024
+
+# --- Data types (rpmtag.h rpmTagType_e; sizes from lib/header.c typeSizes) -
+TYPE_NULL: Final = 0
+TYPE_CHAR: Final = 1
+TYPE_INT8: Final = 2
+TYPE_INT16: Final = 3
+TYPE_INT32: Final = 4
+TYPE_INT64: Final = 5
+TYPE_STRING: Final = 6
+TYPE_BIN: Final = 7
+TYPE_STRING_ARRAY: Final = 8
+TYPE_I18NSTRING: Final = 9
+#: Bytes per element of the fixed-size types (lib/header.c typeSizes).
+TYPE_SIZES: Final[dict[int, int]] = {
+    TYPE_NULL: 0,
+    TYPE_CHAR: 1,
+    TYPE_INT8: 1,
+    TYPE_INT16: 2,
+    TYPE_INT32: 4,
+    TYPE_INT64: 8,
+    TYPE_BIN: 1,
+}
+#: The NUL-terminated string types.
+STRING_TYPES: Final = frozenset({TYPE_STRING, TYPE_STRING_ARRAY, TYPE_I18NSTRING})
+
+# --- Signature header tags (rpmtag.h rpmSigTag_e, RPMSIGTAG_*) ------------
+#: Header + payload size in bytes, int32 (RPMSIGTAG_SIZE).
+SIGTAG_SIZE: Final = 1000
+#: MD5 of header + payload, 16 bytes binary (RPMSIGTAG_MD5).
+SIGTAG_MD5: Final = 1004
+#: Uncompressed payload size, int32 (RPMSIGTAG_PAYLOADSIZE).
+SIGTAG_PAYLOADSIZE: Final = 1007
+#: Padding reserved for later signing (RPMSIGTAG_RESERVEDSPACE).
+SIGTAG_RESERVEDSPACE: Final = 1008
+#: SHA1 of the main header, hex string (RPMSIGTAG_SHA1 = RPMTAG_SHA1HEADER).
+SIGTAG_SHA1: Final = 269
+#: Header + payload size, int64, for packages over 4 GB (RPMSIGTAG_LONGSIZE).
+SIGTAG_LONGSIZE: Final = 270
+#: Uncompressed payload size, int64 (RPMSIGTAG_LONGARCHIVESIZE).
+SIGTAG_LONGARCHIVESIZE: Final = 271
+#: SHA256 of the main header, hex string (RPMSIGTAG_SHA256 = RPMTAG_SHA256HEADER).
+SIGTAG_SHA256: Final = 273
+
+# --- Main header tags (rpmtag.h rpmTag_e, RPMTAG_*) -----------------------
+#: The region tag opening an immutable main header (RPMTAG_HEADERIMMUTABLE).
+TAG_HEADERIMMUTABLE: Final = 63
+TAG_NAME: Final = 1000
+TAG_VERSION: Final = 1001
+TAG_RELEASE: Final = 1002
+#: Pre-rpm-4 flat file names (RPMTAG_OLDFILENAMES), used when BASENAMES is absent.
+TAG_OLDFILENAMES: Final = 1027
+#: int32 per file (RPMTAG_FILESIZES).
+TAG_FILESIZES: Final = 1028
+#: Hex digest per file, empty for non-regular files (RPMTAG_FILEDIGESTS, formerly FILEMD5S).
+TAG_FILEDIGESTS: Final = 1035
+#: Index into DIRNAMES per file (RPMTAG_DIRINDEXES).
+TAG_DIRINDEXES: Final = 1116
+#: File name without its directory (RPMTAG_BASENAMES).
+TAG_BASENAMES: Final = 1117
+#: Directory names, each ending in "/" in binary packages, empty in source packages (RPMTAG_DIRNAMES).
+TAG_DIRNAMES: Final = 1118
+#: "cpio" (RPMTAG_PAYLOADFORMAT).
+TAG_PAYLOADFORMAT: Final = 1124
+#: "gzip", "bzip2", "xz", "lzma" or "zstd" (RPMTAG_PAYLOADCOMPRESSOR).
+TAG_PAYLOADCOMPRESSOR: Final = 1125
+#: int64 per file, present instead of FILESIZES when a file is 4 GB or more (RPMTAG_LONGFILESIZES).
+TAG_LONGFILESIZES: Final = 5008
+#: PGPHASHALGO_* of FILEDIGESTS; MD5 when absent (RPMTAG_FILEDIGESTALGO).
+TAG_FILEDIGESTALGO: Final = 5011
+#: Hex digest of the compressed payload (RPMTAG_PAYLOADDIGEST), rpm >= 4.14.
+TAG_PAYLOADDIGEST: Final = 5092
+#: PGPHASHALGO_* of PAYLOADDIGEST (RPMTAG_PAYLOADDIGESTALGO).
+TAG_PAYLOADDIGESTALGO: Final = 5093
+
+# --- Hash algorithms (rpmpgp.h pgpHashAlgo_e; RFC 4880 section 9.4) -------
+PGPHASHALGO_MD5: Final = 1
+PGPHASHALGO_SHA1: Final = 2
+PGPHASHALGO_SHA256: Final = 8
+PGPHASHALGO_SHA384: Final = 9
+PGPHASHALGO_SHA512: Final = 10
+PGPHASHALGO_SHA224: Final = 11
+#: PGPHASHALGO_* -> hashlib name.
+HASHLIB_NAMES: Final[dict[int, str]] = {
+    PGPHASHALGO_MD5: "md5",
+    PGPHASHALGO_SHA1: "sha1",
+    PGPHASHALGO_SHA256: "sha256",
+    PGPHASHALGO_SHA384: "sha384",
+    PGPHASHALGO_SHA512: "sha512",
+    PGPHASHALGO_SHA224: "sha224",
+}

@@ -1,0 +1,50 @@
+"""Byte-level surgery on RPM packages, for tests that need a package rpmbuild will not make."""
+
+from __future__ import annotations
+
+import struct
+
+LEAD = 96
+_INTRO = struct.Struct(">4s4xII")
+_ENTRY = struct.Struct(">iiii")
+_ALIGN = {3: 2, 4: 4, 5: 8}
+
+
+def header_span(data: bytes, start: int) -> tuple[int, int, int]:
+    """(index start, store start, end) of the header structure at ``start``."""
+    _magic, il, dl = _INTRO.unpack_from(data, start)
+    index = start + 16
+    store = index + 16 * il
+    return index, store, store + dl
+
+
+def main_header_start(data: bytes) -> int:
+    sig_end = header_span(data, LEAD)[2]
+    return (sig_end + 7) // 8 * 8
+
+
+def payload_start(data: bytes) -> int:
+    return header_span(data, main_header_start(data))[2]
+
+
+def rewrite_signature(data: bytes, *, drop: set[int] = frozenset(), replace: dict[int, bytes] | None = None) -> bytes:  # type: ignore[assignment]
+    """The package with signature tags dropped or their raw values replaced (same type and count)."""
+    replace = replace or {}
+    index, store, end = header_span(data, LEAD)
+    entries = [_ENTRY.unpack_from(data, index + 16 * i) for i in range((store - index) // 16)]
+    # Value extents: from each offset to the next one in the store.
+    offsets = sorted({e[2] for e in entries} | {end - store})
+    new_store = bytearray()
+    new_entries = []
+    for tag, typ, off, count in entries:
+        if tag in drop:
+            continue
+        nxt = offsets[offsets.index(off) + 1]
+        value = replace.get(tag, data[store + off : store + nxt])
+        align = _ALIGN.get(typ, 1)
+        new_store += b"\0" * (-len(new_store) % align)
+        new_entries.append(_ENTRY.pack(tag, typ, len(new_store), count))
+        new_store += value
+    sig = _INTRO.pack(b"\x8e\xad\xe8\x01", len(new_entries), len(new_store)) + b"".join(new_entries) + new_store
+    sig += b"\0" * (-len(sig) % 8)
+    return data[:LEAD] + sig + data[main_header_start(data) :]
