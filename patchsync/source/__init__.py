@@ -1,0 +1,1 @@
+"""The source side: find, fetch and unpack the newest KOTD src.rpm."""

@@ -1,0 +1,197 @@
+"""The one HTTP client of a run: timeouts, bounded retries, byte counting.
+
+Connection errors, 5xx and 429 are retried with exponential backoff (a
+``Retry-After`` header wins), at most ``retries`` times and never past a
+total time budget, so a dead mirror costs a bounded wait.  TLS certificates
+are always verified.  Every body byte received is counted, so a run can say
+what it cost (JSON ``source.bytes_transferred``).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+
+import requests
+
+from .. import __version__
+from ..errors import DownloadError
+
+log = logging.getLogger(__name__)
+
+#: Body chunk size for streaming reads.
+CHUNK = 64 * 1024
+#: First retry waits this long, doubling each time (capped by BACKOFF_MAX).
+BACKOFF_BASE = 1.0
+BACKOFF_MAX = 60.0
+#: Total time one request (all its retries) may take, in units of the
+#: configured timeout: a bound on how long a dead mirror can hold a cycle.
+TOTAL_TIMEOUTS = 10
+#: RFC 9110 15.6 and RFC 6585 4: worth retrying.
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (RFC 9110 10.2.3): delay-seconds or an HTTP-date.
+
+    >>> parse_retry_after("7")
+    7.0
+    >>> parse_retry_after("Wed, 21 Oct 2015 07:28:05 GMT", datetime(2015, 10, 21, 7, 28, tzinfo=UTC))
+    5.0
+    >>> parse_retry_after("soon") is None
+    True
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def describe(exc: requests.RequestException) -> str:
+    """A short reason for a requests failure, without urllib3's nested reprs."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS certificate verification failed"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect timed out"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "server stalled (read timed out)"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "connection closed mid-body"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = str(exc)
+        for marker in ("Connection refused", "Name or service not known", "timed out", "reset by peer"):
+            if marker in text:
+                return marker.lower()
+        return "connection failed"
+    return type(exc).__name__
+
+
+class Http:
+    """A requests Session with patchsync's timeouts, retries and byte counter."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        retries: int,
+        total_seconds: float | None = None,
+        backoff: float = BACKOFF_BASE,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.timeout = timeout
+        self.retries = retries
+        self.total_seconds = total_seconds if total_seconds is not None else timeout * TOTAL_TIMEOUTS
+        self.backoff = backoff
+        self.sleep = sleep
+        self.clock = clock
+        #: Body bytes received by every request of this client.
+        self.bytes_received = 0
+        self.session = requests.Session()
+        self.session.verify = True
+        self.session.headers["User-Agent"] = f"patchsync/{__version__}"
+        # Range offsets and digests are about the bytes on the server: never
+        # let a transparent Content-Encoding change them.
+        self.session.headers["Accept-Encoding"] = "identity"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Http:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def delay(self, attempt: int) -> float:
+        """Backoff before retry number ``attempt`` (0-based)."""
+        return float(min(BACKOFF_MAX, self.backoff * (2**attempt)))
+
+    def get(self, url: str, headers: Mapping[str, str] | None = None) -> requests.Response:
+        """A streamed GET, retried on connection errors, 5xx and 429.
+
+        Returns any other response (2xx, 3xx after redirects, 304, 4xx) for
+        the caller to judge; its body is not read yet.
+        """
+        started = self.clock()
+        attempt = 0
+        while True:
+            try:
+                response = self.session.get(
+                    url, headers=dict(headers or {}), stream=True, timeout=(self.timeout, self.timeout)
+                )
+            except requests.exceptions.SSLError as exc:
+                # Not transient: retrying a bad certificate only delays the error.
+                raise DownloadError(describe(exc), where=url) from exc
+            except requests.RequestException as exc:
+                problem = describe(exc)
+                wait = self.delay(attempt)
+            else:
+                if response.status_code not in RETRY_STATUS:
+                    return response
+                problem = f"HTTP {response.status_code} {response.reason}"
+                after = parse_retry_after(response.headers.get("Retry-After"))
+                wait = after if after is not None else self.delay(attempt)
+                response.close()
+            self.check_budget(url, problem, attempt, wait, started)
+            log.info("%s: %s; retrying in %.1f s (%d/%d)", url, problem, wait, attempt + 1, self.retries)
+            self.sleep(wait)
+            attempt += 1
+
+    def check_budget(self, url: str, problem: str, attempt: int, wait: float, started: float) -> None:
+        """Raise once ``attempt`` used the last retry or waiting would pass the time budget."""
+        if attempt >= self.retries:
+            tries = "attempt" if attempt == 0 else "attempts"
+            raise DownloadError(f"{problem} (gave up after {attempt + 1} {tries})", where=url)
+        if self.clock() - started + wait > self.total_seconds:
+            raise DownloadError(
+                f"{problem} (gave up: retrying in {wait:.0f} s would pass the {self.total_seconds:.0f} s budget)",
+                where=url,
+            )
+
+    def iter_body(self, response: requests.Response) -> Iterator[bytes]:
+        """The response body in chunks, counted in :attr:`bytes_received`."""
+        for chunk in response.iter_content(CHUNK):
+            self.bytes_received += len(chunk)
+            yield chunk
+
+    def get_bytes(self, url: str, headers: Mapping[str, str] | None = None, *, limit: int) -> requests.Response:
+        """A GET whose (small) body is read into ``response.content``, retried as a whole.
+
+        A body cut off mid-way is retried like a connection error; a body
+        over ``limit`` bytes is an error.
+        """
+        started = self.clock()
+        attempt = 0
+        while True:
+            response = self.get(url, headers)
+            try:
+                parts: list[bytes] = []
+                size = 0
+                for chunk in self.iter_body(response):
+                    size += len(chunk)
+                    if size > limit:
+                        raise DownloadError(f"response larger than {limit} bytes", where=url)
+                    parts.append(chunk)
+                response._content = b"".join(parts)
+                return response
+            except requests.RequestException as exc:
+                problem = describe(exc)
+            finally:
+                response.close()
+            wait = self.delay(attempt)
+            self.check_budget(url, problem, attempt, wait, started)
+            log.info("%s: %s; retrying in %.1f s", url, problem, wait)
+            self.sleep(wait)
+            attempt += 1
