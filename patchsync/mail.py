@@ -1,0 +1,143 @@
+"""Sending reports: SMTP, and the outbox that makes sure none is lost.
+
+A report is stored in the state database first, then sent, then marked
+sent.  A mail that cannot be sent (server down, login refused) stays in
+the outbox and the next cycle retries it; a crash between sending and
+marking can at worst send one mail twice, never lose one.  Deduplication
+happens when a report is queued (:meth:`patchsync.state.State.queue_mail`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+
+from .config import ReportConfig
+from .errors import MailError
+from .runs import utcnow
+from .state import State
+
+log = logging.getLogger(__name__)
+
+#: Seconds for the SMTP connection and each command; a hung server must not
+#: hold the cycle lock for long.
+SMTP_TIMEOUT_SECONDS = 30.0
+
+PASSWORD_ENV = "PATCHSYNC_SMTP_PASSWORD"
+#: systemd's LoadCredential= name (systemd.exec(5), "Credentials").
+CREDENTIAL_NAME = "smtp-password"
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    sent: int = 0
+    failed: int = 0
+    error: str = ""
+
+
+def _where(report: ReportConfig) -> str:
+    scheme = "smtps" if report.ssl else "smtp"
+    return f"{scheme}://{report.smtp_host}:{report.smtp_port}"
+
+
+def password(report: ReportConfig) -> str | None:
+    """The SMTP password: ``password_file``, ``$PATCHSYNC_SMTP_PASSWORD``, or the systemd credential."""
+    if report.password_file:
+        return _read_secret(Path(report.password_file))
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if creds and (Path(creds) / CREDENTIAL_NAME).is_file():
+        return _read_secret(Path(creds) / CREDENTIAL_NAME)
+    return None
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        # One trailing newline is what `echo secret > file` adds; a password
+        # never ends in one.
+        return path.read_text(encoding="utf-8").removesuffix("\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise MailError(f"cannot read the SMTP password: {reason}", where=path) from None
+
+
+def send(
+    report: ReportConfig,
+    message: bytes,
+    *,
+    recipients: Sequence[str] | None = None,
+    timeout: float = SMTP_TIMEOUT_SECONDS,
+) -> None:
+    """Deliver one message; every failure is a one-line :class:`MailError`."""
+    where = _where(report)
+    to = [parseaddr(a)[1] or a for a in (recipients or report.to)]
+    sender = parseaddr(report.from_)[1] or report.from_
+    secret = password(report) if report.username else None
+    if report.username and secret is None:
+        raise MailError(
+            f"username {report.username!r} is set but no password "
+            f"(report.password_file, ${PASSWORD_ENV} or the credential {CREDENTIAL_NAME!r})",
+            where=where,
+        )
+    context = ssl.create_default_context()
+    try:
+        smtp: smtplib.SMTP
+        if report.ssl:
+            smtp = smtplib.SMTP_SSL(report.smtp_host, report.smtp_port, timeout=timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(report.smtp_host, report.smtp_port, timeout=timeout)
+        with smtp:
+            if report.starttls:
+                smtp.starttls(context=context)
+            if report.username:
+                assert secret is not None
+                smtp.login(report.username, secret)
+            refused = smtp.sendmail(sender, to, message)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise MailError(f"login as {report.username!r} refused: {_smtp_text(exc)}", where=where) from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise MailError(f"every recipient refused: {', '.join(exc.recipients)}", where=where) from None
+    except smtplib.SMTPResponseException as exc:
+        raise MailError(f"server said {exc.smtp_code} {_smtp_text(exc)}", where=where) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        raise MailError(f"cannot send: {exc or type(exc).__name__}", where=where) from None
+    if refused:
+        # Some recipients got it: the mail counts as sent (resending would
+        # duplicate it for the others), the rest is worth a warning.
+        log.warning("%s: recipients refused: %s", where, ", ".join(sorted(refused)))
+
+
+def _smtp_text(exc: smtplib.SMTPResponseException) -> str:
+    text = exc.smtp_error
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+
+
+def flush_outbox(state: State, report: ReportConfig) -> FlushResult:
+    """Send every unsent mail, oldest first; failures stay queued for next time."""
+    sent = failed = 0
+    error = ""
+    for mail in state.unsent():
+        if error:
+            # The server is down or refusing us: do not hammer it with the
+            # rest; they are counted and stay queued.
+            failed += 1
+            continue
+        try:
+            send(report, mail.message)
+        except MailError as exc:
+            error = str(exc)
+            failed += 1
+            state.mark_failed(mail.id, error)
+            log.warning("mail %r stays in the outbox: %s", mail.subject, error)
+            continue
+        state.mark_sent(mail.id, utcnow())
+        sent += 1
+        log.info("mailed %r to %s", mail.subject, ", ".join(report.to))
+    return FlushResult(sent=sent, failed=failed, error=error)
