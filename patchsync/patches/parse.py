@@ -29,7 +29,6 @@ A ``---`` line in a header is followed by a diffstat or text, never by
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import PatchError
@@ -120,14 +119,14 @@ class Hunk:
     @property
     def removed(self) -> list[bytes]:
         """Removed lines, as the old file has them."""
-        return [c for t, c in self._marked() if t == REMOVED]
+        return [c for t, c in self.marked_lines() if t == REMOVED]
 
     @property
     def added(self) -> list[bytes]:
         """Added lines, as the new file has them."""
-        return [c for t, c in self._marked() if t == ADDED]
+        return [c for t, c in self.marked_lines() if t == ADDED]
 
-    def _marked(self) -> list[tuple[str, bytes]]:
+    def marked_lines(self) -> list[tuple[str, bytes]]:
         """Lines without the ``\\`` markers, the line before one chomped."""
         out: list[tuple[str, bytes]] = []
         for tag, content in self.lines:
@@ -140,7 +139,7 @@ class Hunk:
 
     def changes(self) -> list[tuple[str, bytes]]:
         """The removed and added lines in order; what ``refreshed`` compares."""
-        return [(t, c) for t, c in self._marked() if t != CONTEXT]
+        return [(t, c) for t, c in self.marked_lines() if t != CONTEXT]
 
 
 @dataclass(frozen=True)
@@ -614,47 +613,3 @@ def _parse_hunk(lines: _Lines, i: int, where: str) -> tuple[Hunk, int]:
         lines=tuple(body),
     )
     return hunk, i
-
-
-def iter_changes(parsed: ParsedPatch) -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
-    """(-p1 name, removed/added lines in order) per file; what ``refreshed`` compares."""
-    for f in parsed.files:
-        changes: list[tuple[str, bytes]] = []
-        for h in f.hunks:
-            changes.extend(h.changes())
-        yield f.name, changes
-
-
-def changes_key(files: Sequence[FileDiff]) -> tuple[object, ...]:
-    """A comparable summary of ``files`` at the ``refreshed`` level.
-
-    Per file: its -p1 old and new names, new/deleted/mode flags, the binary
-    payload and the ordered removed/added lines.  Line numbers, context,
-    hunk boundaries, prefixes and timestamps are not part of it.
-    """
-    out: list[object] = []
-    for f in files:
-        changes: list[tuple[str, bytes]] = []
-        for h in f.hunks:
-            changes.extend(h.changes())
-        out.append(
-            (
-                f.old_name,
-                f.new_name,
-                f.is_new,
-                f.is_deleted,
-                f.old_mode,
-                f.new_mode,
-                _binary_key(f.binary),
-                tuple(changes),
-            )
-        )
-    return tuple(out)
-
-
-def _binary_key(binary: bytes | None) -> bytes | None:
-    # A "Binary files differ" line names paths with their prefixes; the
-    # payload of a GIT binary patch is the content, compare it whole.
-    if binary is None or binary.startswith(b"Binary files "):
-        return b"" if binary is not None else None
-    return binary

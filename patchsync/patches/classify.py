@@ -1,0 +1,114 @@
+"""How one patch changed: ``unchanged``, ``metadata``, ``refreshed`` or ``modified``.
+
+The rules (issue "Compare the KOTD patches", section 2; every one is pinned
+in tests/test_classify.py):
+
+* ``unchanged``: identical bytes.  Decided by one ``bytes`` comparison; such
+  a pair never reaches the parser, which is what keeps a day with 95 % of
+  the patches untouched cheap.
+* ``metadata``: everything after the header is identical; the header (From,
+  Subject, References, the description, a ``---`` separator, a diffstat)
+  differs.
+* ``refreshed``: the same files (compared as ``-p1`` sees them) and, per
+  file, the same ordered removed and added lines.  Line numbers, context,
+  hunk boundaries, path prefixes, timestamps, ``Index:``/``====``/``diff``/
+  ``index`` lines, the order of the files and a trailing ``-- `` signature
+  may differ, and so may the header.
+* ``modified``: anything else, including a patch that cannot be parsed
+  (with a warning: its bytes differ, which is all that is known).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Literal
+
+from ..errors import PatchError
+from .parse import CONTEXT, ParsedPatch, parse_patch
+
+Level = Literal["unchanged", "metadata", "refreshed", "modified"]
+
+#: SUSE's patch header tags (kernel-source, "Patch headers" in README):
+#: the upstream commit a backport comes from, and the subject.
+_GIT_COMMIT_RE = re.compile(rb"^Git-commit:[ \t]*([0-9a-fA-F]{7,40})", re.MULTILINE)
+_SUBJECT_RE = re.compile(rb"^Subject:[ \t]*(.*?)\r?$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The level of change from ``old`` to ``new``, the parses, and a warning if one failed."""
+
+    status: Level
+    old: ParsedPatch | None = None
+    new: ParsedPatch | None = None
+    warning: str = ""
+
+
+def refresh_key(parsed: ParsedPatch) -> Hashable:
+    """What must be equal for two patches to be ``refreshed`` versions of each other.
+
+    Per file (old and new -p1 names, new/deleted, modes, binary payload): the
+    ordered removed and added lines of all its hunks.  The files form a set:
+    their order in the patch does not matter.
+    """
+    per_file: dict[tuple[object, ...], list[tuple[str, bytes]]] = {}
+    for f in parsed.files:
+        binary = b"" if f.binary is None or f.binary.startswith(b"Binary files ") else f.binary
+        ident = (
+            f.old_name or "",
+            f.new_name or "",
+            f.is_new,
+            f.is_deleted,
+            f.old_mode or "",
+            f.new_mode or "",
+            f.is_binary,
+            binary,
+        )
+        changes = per_file.setdefault(ident, [])
+        for hunk in f.hunks:
+            changes.extend(hunk.changes())
+    return tuple(sorted((ident, tuple(changes)) for ident, changes in per_file.items()))
+
+
+def classify(old: bytes, new: bytes, *, name: str = "") -> Classification:
+    """Classify the change from ``old`` to ``new`` (both whole patch files)."""
+    if old == new:
+        return Classification("unchanged")
+    try:
+        old_p = parse_patch(old, where=f"{name} (tree)" if name else "")
+        new_p = parse_patch(new, where=f"{name} (KOTD)" if name else "")
+    except PatchError as exc:
+        return Classification("modified", warning=f"{exc}; compared by bytes")
+    return Classification(level(old_p, new_p), old_p, new_p)
+
+
+def level(old: ParsedPatch, new: ParsedPatch) -> Level:
+    """The classification of two parsed, byte-different patches."""
+    if old.data == new.data:
+        return "unchanged"
+    if old.diff_part == new.diff_part:
+        return "metadata"
+    if refresh_key(old) == refresh_key(new):
+        return "refreshed"
+    return "modified"
+
+
+def header_ids(parsed: ParsedPatch | bytes) -> tuple[bytes | None, bytes | None]:
+    """The ``Git-commit:`` and ``Subject:`` of a patch header, for telling renames apart."""
+    header = parsed.header if isinstance(parsed, ParsedPatch) else parsed
+    commit = _GIT_COMMIT_RE.search(header)
+    subject = _SUBJECT_RE.search(header)
+    return (
+        commit.group(1).lower() if commit else None,
+        subject.group(1).strip() if subject and subject.group(1).strip() else None,
+    )
+
+
+def has_changes(parsed: ParsedPatch) -> bool:
+    """Whether the patch changes anything at all (an empty patch is never a rename partner)."""
+    return any(
+        f.is_binary or f.is_new or f.is_deleted or f.is_rename or any(t != CONTEXT for h in f.hunks for t, _ in h.lines)
+        for f in parsed.files
+    )
