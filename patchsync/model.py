@@ -92,6 +92,8 @@ class PatchDelta:
     new: bytes | None = None
     previous_name: str | None = None
     interdiff: str = ""
+    #: For ``held``: what the KOTD did to it (``unchanged``, ``modified``, ...).
+    kotd_status: str = ""
 
 
 @dataclass(frozen=True)
