@@ -23,9 +23,6 @@ log = logging.getLogger(__name__)
 #: after the name, ``#`` comments.
 SERIES_FILE = "series"
 
-#: git's object type of a regular file or symlink entry.
-_BLOB = "blob"
-
 
 @dataclass(frozen=True)
 class TreePatches:
@@ -79,14 +76,17 @@ def read_patches(repo: str, branch: str, patches_dir: str) -> TreePatches:
             raise GitError(f"{patches_dir} is not a folder at {commit.hexsha[:12]}", where=where)
         files: dict[str, bytes] = {}
         series: bytes | None = None
-        for item in tree:
-            if item.type != _BLOB:
+        prefix_len = len(str(tree.path)) + 1
+        # Recursive: with strip = 0 the tree keeps patches.xen/<name> below patches_dir.
+        for item in tree.traverse():
+            if not isinstance(item, git.Blob):
                 continue
+            name = str(item.path)[prefix_len:]
             data = item.data_stream.read()
-            if item.name == SERIES_FILE:
+            if name == SERIES_FILE:
                 series = data
             else:
-                files[item.name] = data
+                files[name] = data
         warnings: list[str] = []
         if series is not None:
             order = _order_from_series(series, files, patches_dir, warnings)
@@ -159,7 +159,7 @@ def _order_from_history(repo: git.Repo, commit: str, patches_dir: str, files: di
         if status != "A" or not path.startswith(prefix):
             continue
         name = path[len(prefix) :]
-        if "/" in name or name not in files:
+        if name not in files:
             continue
         # A file deleted and added again sits where it was last added.
         added.pop(name, None)
