@@ -224,8 +224,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        # Recorded before the body goes out, so a client that has the whole
+        # answer always finds it in ``served``.
         self._record(status, len(body))
+        self.wfile.write(body)
 
     def do_GET(self) -> None:
         state = self.server.state
@@ -247,8 +249,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if self.headers.get("If-None-Match") == etag:
                 self.send_response(304)
                 self.send_header("ETag", etag)
-                self.end_headers()
                 self._record(304, 0)
+                self.end_headers()
                 return
             self._send(200, page, {"Content-Type": "text/html", "ETag": etag})
             return
@@ -276,9 +278,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
         self.end_headers()
         if fault is not None and fault.kind in ("stall", "truncate"):
+            self._record(status, min(fault.at, len(body)))
             self.wfile.write(body[: fault.at])
             self.wfile.flush()
-            self._record(status, min(fault.at, len(body)))
             if fault.kind == "stall":
                 state.stop_event.wait(30)
             self.close_connection = True

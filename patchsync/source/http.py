@@ -70,6 +70,9 @@ def describe(exc: requests.RequestException) -> str:
         return "connection closed mid-body"
     if isinstance(exc, requests.exceptions.ConnectionError):
         text = str(exc)
+        # Mid-body, requests wraps urllib3's ReadTimeoutError in a plain ConnectionError.
+        if "Read timed out" in text:
+            return "server stalled (read timed out)"
         for marker in ("Connection refused", "Name or service not known", "timed out", "reset by peer"):
             if marker in text:
                 return marker.lower()

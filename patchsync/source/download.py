@@ -1,0 +1,252 @@
+"""Download a src.rpm into the cache: resumable, capped, verified as it arrives.
+
+The file streams to ``<dir>/<file>.part`` and is renamed into place only
+once the RPM's own digests (header SHA256, RPMTAG_PAYLOADDIGEST, the
+declared size) and, when the repository metadata named one, the file's
+sha256 all match.  Every byte goes through one
+:class:`~patchsync.rpm.verify.StreamVerifier` and one sha256 as it arrives;
+no second pass.
+
+What is left behind on failure (see README, "Download"):
+
+* the transfer broke off (connection closed, stall, truncated body, retries
+  exhausted): the ``.part`` stays, and the next run resumes it with a Range
+  request after re-hashing it by a plain read;
+* the bytes are wrong (digest or size mismatch, not an RPM, an HTML error
+  page, over ``source.max_bytes``): the ``.part`` is deleted, since resuming
+  bad bytes can only fail again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from ..errors import DownloadError, IntegrityError, PatchsyncError
+from ..rpm.header import PackageHeaders
+from ..rpm.verify import StreamVerifier
+from .fsutil import fsync_dir
+from .http import Http, describe
+
+log = logging.getLogger(__name__)
+
+PART_SUFFIX = ".part"
+READ_CHUNK = 1024 * 1024
+# RFC 9110 14.4: "Content-Range: bytes first-last/complete-length".
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_UNSATISFIED_RANGE = re.compile(r"^bytes \*/(\d+)$")
+HTTP_OK = 200
+HTTP_PARTIAL = 206
+HTTP_RANGE_NOT_SATISFIABLE = 416
+
+#: ``progress(received, total)``: called as bytes arrive; ``total`` may be None.
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """A complete, verified src.rpm in the cache."""
+
+    path: Path
+    headers: PackageHeaders
+    sha256: str
+    #: False when the file was already complete in the cache.
+    transferred: bool
+
+
+class _Sink:
+    """The .part file with the verifier and sha256 that have seen exactly its bytes."""
+
+    def __init__(self, part: Path, where: str) -> None:
+        self.part = part
+        self.where = where
+        self.reset()
+
+    def reset(self) -> None:
+        self.verifier = StreamVerifier(self.where)
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.verifier.feed(chunk)
+        self.sha256.update(chunk)
+        self.size += len(chunk)
+
+    def load_part(self) -> None:
+        """Re-hash what an earlier attempt left, by a plain read."""
+        self.reset()
+        with self.part.open("rb") as fh:
+            while chunk := fh.read(READ_CHUNK):
+                self.feed(chunk)
+
+    def discard(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.part.unlink()
+        self.reset()
+
+
+def _content_range(value: str) -> tuple[int, int | None] | None:
+    match = _CONTENT_RANGE.match(value.strip())
+    if match is None:
+        return None
+    total = None if match.group(3) == "*" else int(match.group(3))
+    return int(match.group(1)), total
+
+
+def verify_local(path: Path, *, sha256: str | None = None) -> Downloaded:
+    """Check a complete file in the cache the same way a download is checked."""
+    sink = _Sink(path, str(path))
+    sink.load_part()
+    headers = sink.verifier.finish()
+    digest = sink.sha256.hexdigest()
+    if sha256 is not None and digest != sha256:
+        raise IntegrityError(f"sha256 {digest} does not match the repository's {sha256}", where=path)
+    return Downloaded(path=path, headers=headers, sha256=digest, transferred=False)
+
+
+def download(
+    http: Http,
+    url: str,
+    dest_dir: Path,
+    file_name: str,
+    *,
+    max_bytes: int,
+    sha256: str | None = None,
+    size: int | None = None,
+    prefix: bytes = b"",
+    progress: Progress | None = None,
+) -> Downloaded:
+    """Fetch ``url`` to ``dest_dir/file_name``, verified; reuse a complete, sound copy.
+
+    ``prefix`` is the start of the file when the caller already has it (the
+    header probe), so those bytes are not fetched twice.
+    """
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    final = dest_dir / file_name
+    if final.exists():
+        try:
+            return verify_local(final, sha256=sha256)
+        except PatchsyncError as exc:
+            log.warning("%s: cached copy is not sound (%s); downloading again", final, exc)
+            final.unlink()
+    if size is not None and size > max_bytes:
+        raise DownloadError(f"the repository lists {size} bytes, over source.max_bytes ({max_bytes})", where=url)
+
+    part = dest_dir / (file_name + PART_SUFFIX)
+    sink = _Sink(part, url)
+    try:
+        if part.exists():
+            sink.load_part()
+            log.info("%s: resuming after %d bytes already in %s", url, sink.size, part)
+        elif prefix:
+            with part.open("wb") as fh:
+                fh.write(prefix)
+            sink.feed(prefix)
+    except PatchsyncError as exc:
+        # What an earlier run left is not the start of a sound package.
+        log.warning("%s: discarding %s (%s)", url, part, exc)
+        sink.discard()
+
+    try:
+        _transfer(http, url, sink, max_bytes=max_bytes, size=size, progress=progress)
+        headers = sink.verifier.finish()
+    except _Discard:
+        sink.discard()
+        raise
+    except DownloadError:
+        raise  # the network failed us: what arrived is sound, keep it to resume
+    except PatchsyncError:
+        sink.discard()  # wrong bytes: resuming them can only fail again
+        raise
+    digest = sink.sha256.hexdigest()
+    if sha256 is not None and digest != sha256:
+        sink.discard()
+        raise IntegrityError(f"sha256 {digest} does not match the repository's {sha256}", where=url)
+    with part.open("rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(part, final)
+    fsync_dir(dest_dir)
+    return Downloaded(path=final, headers=headers, sha256=digest, transferred=True)
+
+
+class _Discard(DownloadError):
+    """A download failure after which the .part must not be resumed."""
+
+
+def _bad(message: str, url: str) -> DownloadError:
+    return _Discard(message, where=url)
+
+
+def _transfer(
+    http: Http, url: str, sink: _Sink, *, max_bytes: int, size: int | None, progress: Progress | None
+) -> None:
+    """Bring ``sink`` to the whole file, resuming by Range after each break."""
+    started = http.clock()
+    attempt = 0
+    total: int | None = size
+    while True:
+        headers = {"Range": f"bytes={sink.size}-"} if sink.size else {}
+        response = http.get(url, headers)
+        try:
+            if response.status_code == HTTP_RANGE_NOT_SATISFIABLE and sink.size:
+                complete = _UNSATISFIED_RANGE.match(response.headers.get("Content-Range", "").strip())
+                if complete is not None and int(complete.group(1)) == sink.size:
+                    return  # the .part already holds the whole file
+                log.info("%s: server refused to resume at %d; starting over", url, sink.size)
+                sink.discard()
+                sink.part.touch()
+                continue
+            if response.status_code == HTTP_PARTIAL and sink.size:
+                parsed = _content_range(response.headers.get("Content-Range", ""))
+                if parsed is None or parsed[0] != sink.size:
+                    raise _bad(f"server answered Range {sink.size}- with {response.headers.get('Content-Range')}", url)
+                total = parsed[1] if parsed[1] is not None else total
+                mode = "ab"
+            elif response.status_code == HTTP_OK:
+                if sink.size:
+                    log.info("%s: server ignored the Range request; downloading from the start", url)
+                sink.reset()
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else total
+                mode = "wb"
+            else:
+                raise _bad(f"HTTP {response.status_code} {response.reason}", url)
+            if total is not None and total > max_bytes:
+                raise _bad(f"the server declares {total} bytes, over source.max_bytes ({max_bytes})", url)
+            with sink.part.open(mode) as fh:
+                try:
+                    for chunk in http.iter_body(response):
+                        if sink.size + len(chunk) > max_bytes:
+                            raise _bad(f"more than source.max_bytes ({max_bytes}) bytes", url)
+                        fh.write(chunk)
+                        sink.feed(chunk)
+                        if progress is not None:
+                            progress(sink.size, total)
+                except requests.RequestException as exc:
+                    problem = describe(exc)
+                else:
+                    if total is None or sink.size >= total:
+                        return
+                    problem = "connection closed mid-body"
+        finally:
+            response.close()
+        # A broken transfer: keep what arrived and resume it.
+        of_total = f" of {total}" if total is not None else ""
+        wait = http.delay(attempt)
+        try:
+            http.check_budget(
+                url, f"transfer broke off after {sink.size}{of_total} bytes: {problem}", attempt, wait, started
+            )
+        except DownloadError as exc:
+            raise DownloadError(f"{exc.message}; {sink.part.name} is kept to resume", where=url) from None
+        log.info("%s: %s after %d%s bytes; resuming in %.1f s", url, problem, sink.size, of_total, wait)
+        http.sleep(wait)
+        attempt += 1
