@@ -25,6 +25,7 @@ log = logging.getLogger("patchsync")
 #: ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 COMMANDS: dict[str, str] = {
     "config": "configcmd",
+    "fetch": "fetch",
 }
 
 

@@ -1,0 +1,36 @@
+"""``patchsync fetch``: download the newest KOTD src.rpm and print its path."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ._common import load_config
+from ._progress import make_progress
+
+HELP = "download the newest KOTD src.rpm (verified) and print its path"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", metavar="DIR", help="download into DIR instead of the cache (state.dir/srpms)")
+    parser.add_argument(
+        "--src-rpm",
+        metavar="URL",
+        help="fetch this src.rpm instead of discovering the newest (also overrides the going-backwards check)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..source.fetch import fetch
+
+    config = load_config(args)
+    output = Path(args.output) if args.output else None
+    fetched = fetch(
+        config,
+        src_rpm=args.src_rpm,
+        allow_backwards=args.src_rpm is not None,
+        dest_dir=output,
+        progress=make_progress(args.src_rpm.rsplit("/", 1)[-1] if args.src_rpm else "download"),
+    )
+    print(fetched.path)
+    return 0
