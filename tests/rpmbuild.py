@@ -94,12 +94,14 @@ def build_srpm(
     extra_size: int = 0,
     tarball_bytes: bytes | None = None,
     extra_sources: Mapping[str, bytes] | None = None,
+    payload: str | None = None,
 ) -> Path:
     """Build ``<name>-<version>-<release>.src.rpm`` into ``dest`` with the real rpmbuild.
 
     ``patches`` (name -> bytes) go under the tarball's top folder;
     ``tarball_bytes`` replaces the generated tarball (hostile tarballs);
-    ``extra_size`` adds a random filler source the size of a Linux tarball.
+    ``extra_size`` adds a random filler source the size of a Linux tarball;
+    ``payload`` overrides the ``%_source_payload`` chosen for ``codec`` (e.g. ``w3.zstdio``).
     """
     from tests.conftest import require_tool
 
@@ -109,7 +111,7 @@ def build_srpm(
         dest,
         patches=patches,
         series_conf=series_conf,
-        codec=codec,
+        payload=payload or PAYLOADS[codec],
         name=name,
         version=version,
         release=release,
@@ -126,7 +128,7 @@ def _build(
     *,
     patches: Mapping[str, bytes],
     series_conf: bytes | None,
-    codec: str,
+    payload: str,
     name: str,
     version: str,
     release: str,
@@ -175,7 +177,7 @@ def _build(
                 "--define",
                 f"_srcrpmdir {dest}",
                 "--define",
-                f"_source_payload {PAYLOADS[codec]}",
+                f"_source_payload {payload}",
                 "--define",
                 "_source_filedigest_algorithm 8",
                 "--define",

@@ -48,3 +48,49 @@ def rewrite_signature(data: bytes, *, drop: set[int] = frozenset(), replace: dic
     sig = _INTRO.pack(b"\x8e\xad\xe8\x01", len(new_entries), len(new_store)) + b"".join(new_entries) + new_store
     sig += b"\0" * (-len(sig) % 8)
     return data[:LEAD] + sig + data[main_header_start(data) :]
+
+
+def _sig_value_offset(data: bytes, tag: int) -> tuple[int, int, int]:
+    """(absolute offset, type, count) of a signature tag's value."""
+    index, store, _end = header_span(data, LEAD)
+    for i in range((store - index) // 16):
+        t, typ, off, count = _ENTRY.unpack_from(data, index + 16 * i)
+        if t == tag:
+            return store + off, typ, count
+    raise KeyError(tag)
+
+
+def _refresh_header_digests(data: bytes) -> bytes:
+    """Recompute the signature's SHA1/SHA256 of the main header, as a re-signing tool would."""
+    import hashlib
+
+    start = main_header_start(data)
+    end = payload_start(data)
+    out = bytearray(data)
+    for tag, algo in ((269, "sha1"), (273, "sha256")):
+        try:
+            pos, _typ, _count = _sig_value_offset(data, tag)
+        except KeyError:
+            continue
+        digest = hashlib.new(algo, data[start:end]).hexdigest().encode()
+        out[pos : pos + len(digest)] = digest
+    return bytes(out)
+
+
+def patch_main_header(data: bytes, old: bytes, new: bytes) -> bytes:
+    """Replace bytes inside the main header (same length) and keep its digests consistent."""
+    assert len(old) == len(new)
+    start = main_header_start(data)
+    end = payload_start(data)
+    pos = data.index(old, start, end)
+    patched = data[:pos] + new + data[pos + len(old) :]
+    return _refresh_header_digests(patched)
+
+
+def replace_payload(data: bytes, payload: bytes) -> bytes:
+    """The package with another payload, SIGTAG_SIZE adjusted (the payload digest is left stale)."""
+    start = main_header_start(data)
+    out = bytearray(data[: payload_start(data)] + payload)
+    pos, _typ, _count = _sig_value_offset(data, 1000)
+    struct.pack_into(">I", out, pos, len(out) - start)
+    return bytes(out)

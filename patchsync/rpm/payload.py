@@ -1,0 +1,312 @@
+"""Take members out of an RPM package's payload in one streaming pass.
+
+The payload is decompressed chunk by chunk and walked as cpio; the walk stops
+as soon as the wanted members are in.  Nothing is decompressed twice and the
+payload is never held whole in memory: it is read and decompressed in small
+slices through reused buffers.
+
+Always checked, cheaply: the file size against the signature, the header
+digest (in :func:`~patchsync.rpm.header.parse_headers`) and each member
+against the header's per-file size and digest.  The payload digest (a hash
+over the whole compressed payload) only with ``verify_payload=True``; the
+bytes past the wanted members are then read and hashed, not decompressed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Protocol, cast
+
+from ..errors import IntegrityError, RpmError
+from . import verify
+from .cpio import CpioWalker, member_key
+from .header import PackageHeaders, RpmFileEntry, read_headers
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
+log = logging.getLogger(__name__)
+
+#: Compressed bytes handed to the decompressor at a time.  Output stays near
+#: this size for incompressible data (the Linux tarball), small enough for
+#: malloc to reuse freed blocks instead of mapping fresh pages for each.
+IN_CHUNK = 64 * 1024
+#: Most bytes one decompressor call may return: bounds memory on a payload
+#: that expands enormously (a decompression bomb).
+OUT_CHUNK = 256 * 1024
+#: Largest member taken out of a payload (the patch tarball is a few MB).
+MAX_MEMBER = 512 * 1024 * 1024
+
+# gzip member header (RFC 1952 section 2.3).
+_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_DEFLATE = 8
+_FHCRC, _FEXTRA, _FNAME, _FCOMMENT = 0x02, 0x04, 0x08, 0x10
+_GZIP_FIXED = 10
+_GZIP_TRAILER = 8
+
+
+class _Decompressor(Protocol):
+    """bz2.BZ2Decompressor and lzma.LZMADecompressor share this interface."""
+
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def needs_input(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def decompress(self, data: bytes | memoryview, max_length: int = ...) -> bytes: ...
+
+
+class _Corrupt(Exception):
+    """Internal: the compressed stream is malformed."""
+
+
+class _Input:
+    """The compressed payload, read in small slices into one reused buffer.
+
+    Plain reads rather than mmap: mapped pages count against our resident
+    size, and a file truncated under a mapping kills the process (SIGBUS).
+    Whole-payload digests are updated here, so they see every byte once.
+    """
+
+    def __init__(self, fh: io.FileIO, start: int, end: int, hashers: list[_Hash]) -> None:
+        self.fh = fh
+        fh.seek(start)
+        self.left = end - start
+        self.hashers = hashers
+        self.buf = bytearray(IN_CHUNK)
+        self.view = memoryview(self.buf)
+
+    def read_view(self) -> memoryview:
+        """The next slice (empty at the end); valid until the next call."""
+        want = min(IN_CHUNK, self.left)
+        if not want:
+            return self.view[:0]
+        n = self.fh.readinto(self.view[:want]) or 0
+        self.left -= n
+        chunk = self.view[:n]
+        for h in self.hashers:
+            h.update(chunk)
+        return chunk
+
+    def read(self, size: int = -1) -> bytes:
+        """File-like read for zstandard's stream reader."""
+        want = self.left if size < 0 else min(size, self.left)
+        data = self.fh.read(want) if want else b""
+        self.left -= len(data)
+        for h in self.hashers:
+            h.update(data)
+        return data
+
+    def drain(self) -> None:
+        """Read the rest so the whole-payload digests see it (no decompression)."""
+        if self.hashers:
+            while self.read_view():
+                pass
+
+
+def _gzip_header_size(view: memoryview, where: str) -> int:
+    """Length of the gzip member header at the start of ``view``."""
+    if len(view) < _GZIP_FIXED or bytes(view[:2]) != _GZIP_MAGIC or view[2] != _GZIP_DEFLATE:
+        raise _Corrupt("not a gzip stream")
+    flags = view[3]
+    pos = _GZIP_FIXED
+    if flags & _FEXTRA:
+        if len(view) < pos + 2:
+            raise _Corrupt("truncated gzip header")
+        pos += 2 + int.from_bytes(view[pos : pos + 2], "little")
+    for flag in (_FNAME, _FCOMMENT):
+        if flags & flag:
+            nul = bytes(view[pos:]).find(b"\0")
+            if nul < 0:
+                raise _Corrupt("gzip header too long")
+            pos += nul + 1
+    if flags & _FHCRC:
+        pos += 2
+    if pos > len(view):
+        raise _Corrupt("truncated gzip header")
+    return pos
+
+
+def _gzip(src: _Input, where: str) -> Iterator[bytes | memoryview]:
+    import zlib
+
+    # Raw deflate after our own header parse: zlib's gzip mode would also
+    # CRC-32 every byte of the Linux tarball we skip (about half the time).
+    # What we keep is checked against the header's per-file digest instead.
+    # rpm's gzdio writes a single gzip member.
+    d = zlib.decompressobj(-zlib.MAX_WBITS)
+    data = src.read_view()
+    data = data[_gzip_header_size(data, where) :]
+    try:
+        while data:
+            yield d.decompress(data, OUT_CHUNK)
+            while d.unconsumed_tail:
+                yield d.decompress(d.unconsumed_tail, OUT_CHUNK)
+            if d.eof:
+                return
+            data = src.read_view()
+    except zlib.error as exc:
+        raise _Corrupt(str(exc)) from None
+    raise _Corrupt("compressed stream ends early")
+
+
+def _streaming(
+    src: _Input, factory: Callable[[], _Decompressor], errors: tuple[type[Exception], ...]
+) -> Iterator[bytes]:
+    """bzip2, xz and lzma: bounded output per call; concatenated streams are followed."""
+    d = factory()
+    pending: bytes | memoryview = b""
+    try:
+        while True:
+            if d.needs_input:
+                data = pending or src.read_view()
+                pending = b""
+                if not data:
+                    break
+            else:
+                data = b""
+            yield d.decompress(data, OUT_CHUNK)
+            if d.eof:
+                pending = d.unused_data
+                if not pending.strip(b"\0"):
+                    pending = src.read_view()
+                    if not bytes(pending).strip(b"\0"):
+                        return
+                    pending = bytes(pending)
+                d = factory()
+    except errors as exc:
+        raise _Corrupt(str(exc)) from None
+    raise _Corrupt("compressed stream ends early")
+
+
+def _bzip2(src: _Input, where: str) -> Iterator[bytes]:
+    import bz2
+
+    return _streaming(src, bz2.BZ2Decompressor, (OSError, ValueError))
+
+
+def _xz(src: _Input, where: str) -> Iterator[bytes]:
+    import lzma
+
+    return _streaming(src, lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ), (lzma.LZMAError,))
+
+
+def _lzma(src: _Input, where: str) -> Iterator[bytes]:
+    import lzma
+
+    return _streaming(src, lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), (lzma.LZMAError,))
+
+
+def _zstd(src: _Input, where: str) -> Iterator[bytes | memoryview]:
+    import zstandard
+
+    buf = bytearray(OUT_CHUNK)
+    out = memoryview(buf)
+    # _Input has the read() the stream reader calls; zstandard's stubs ask for a full IO.
+    reader = zstandard.ZstdDecompressor().stream_reader(
+        cast(IO[bytes], src), read_size=IN_CHUNK, read_across_frames=True
+    )
+    try:
+        while n := reader.readinto(buf):
+            # The walker copies what it keeps, so the buffer is reused.
+            yield out[:n]
+    except zstandard.ZstdError as exc:
+        raise _Corrupt(str(exc)) from None
+    raise _Corrupt("compressed stream ends early")
+
+
+#: RPMTAG_PAYLOADCOMPRESSOR value -> decompressing generator.
+DECOMPRESSORS: dict[str, Callable[[_Input, str], Iterator[bytes | memoryview]]] = {
+    "gzip": _gzip,
+    "bzip2": _bzip2,
+    "xz": _xz,
+    "lzma": _lzma,
+    "zstd": _zstd,
+}
+
+
+def _wanted(headers: PackageHeaders, names: Collection[str]) -> dict[str, RpmFileEntry]:
+    by_key = {member_key(f.name): f for f in headers.files}
+    wanted: dict[str, RpmFileEntry] = {}
+    for name in names:
+        entry = by_key.get(member_key(name))
+        if entry is None:
+            continue
+        if not entry.digest:
+            raise RpmError(f"the header lists {name} without a digest; refusing it unverified", where=headers.where)
+        wanted[member_key(name)] = entry
+    return wanted
+
+
+def read_members(
+    path: Path, names: Collection[str], *, verify_payload: bool = False, where: str | None = None
+) -> tuple[PackageHeaders, dict[str, bytes]]:
+    """The package's headers and those of ``names`` the header lists, verified.
+
+    Names the header does not list are simply absent from the result.
+    """
+    label = where or str(path)
+    try:
+        fh = io.FileIO(path, "rb")
+    except OSError as exc:
+        raise RpmError(f"cannot read: {exc.strerror}", where=label) from None
+    with fh:
+        headers, _prefix = read_headers(fh, label)
+        verify.check_size(headers, os.fstat(fh.fileno()).st_size)
+        if headers.payload_format != "cpio":
+            raise RpmError(f"unsupported payload format {headers.payload_format!r}", where=label)
+        decompress = DECOMPRESSORS.get(headers.payload_compressor)
+        if decompress is None:
+            raise RpmError(f"unknown payload compressor {headers.payload_compressor!r}", where=label)
+        wanted = _wanted(headers, names)
+        md5 = hashlib.md5(usedforsecurity=False) if verify.md5_needed(headers) else None
+        payload = verify.payload_hasher(headers) if verify_payload else None
+        if md5 is not None:
+            fh.seek(headers.header_start)
+            md5.update(fh.read(headers.payload_offset - headers.header_start))
+        hashers = [h for h in (md5, payload) if h is not None]
+        src = _Input(fh, headers.payload_offset, headers.total_size, hashers)
+        found = _walk(src, headers, wanted, decompress)
+        src.drain()
+    if md5 is not None:
+        verify.check_md5(headers, md5)
+    verify.check_payload_digest(headers, payload)
+    return headers, found
+
+
+def _walk(
+    src: _Input,
+    headers: PackageHeaders,
+    wanted: dict[str, RpmFileEntry],
+    decompress: Callable[[_Input, str], Iterator[bytes | memoryview]],
+) -> dict[str, bytes]:
+    where = headers.where
+    walker = CpioWalker(wanted, where=where, max_member=MAX_MEMBER)
+    if walker.done:
+        return {}
+    chunks = decompress(src, where)
+    try:
+        for chunk in chunks:
+            if walker.feed(chunk):
+                break
+    except _Corrupt as exc:
+        raise RpmError(f"corrupt {headers.payload_compressor} payload: {exc}", where=where) from None
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    if not walker.done:
+        raise RpmError("corrupt payload: the cpio archive ends without a trailer", where=where)
+    if walker.wanted:
+        missing = ", ".join(sorted(walker.wanted))
+        raise IntegrityError(f"the header lists {missing} but the payload lacks it", where=where)
+    return walker.found

@@ -1,0 +1,184 @@
+"""Streaming members out of real src.rpm payloads, every codec rpmbuild writes."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import itertools
+import zlib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from patchsync.errors import IntegrityError, RpmError
+from patchsync.rpm import cpio
+from patchsync.rpm.header import RpmFileEntry, parse_headers
+from patchsync.rpm.payload import read_members
+from tests import rpmtools
+from tests.rpmbuild import build_srpm, make_tarball
+
+PATCHES = {
+    "xen3-fixup-common": b"Subject: xen3 fixup\n\n--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-a\n+b\n",
+    "xen-balloon-max": b"Subject: balloon\n",
+}
+SERIES = b"\tpatches.xen/xen3-fixup-common\n\tpatches.xen/xen-balloon-max\n"
+TARBALL = make_tarball({f"patches.xen/{k}": v for k, v in PATCHES.items()})
+WANTED = ("patches.xen.tar.bz2", "series.conf")
+CODECS = ("gzip", "bzip2", "xz", "lzma", "zstd")
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("srpms")
+    return {c: build_srpm(root / c, patches=PATCHES, series_conf=SERIES, codec=c) for c in CODECS}
+
+
+@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("verify_payload", [False, True])
+def test_members_byte_for_byte(packages: dict[str, Path], codec: str, verify_payload: bool) -> None:
+    headers, found = read_members(packages[codec], WANTED, verify_payload=verify_payload)
+    assert headers.payload_compressor == codec
+    assert found == {"patches.xen.tar.bz2": TARBALL, "series.conf": SERIES}
+
+
+def test_absent_names_are_absent(packages: dict[str, Path]) -> None:
+    _headers, found = read_members(packages["gzip"], ["patches.kabi.tar.bz2"])
+    assert found == {}
+
+
+def _gzip_payload(pkg: bytes) -> bytes:
+    return gzip.decompress(pkg[rpmtools.payload_start(pkg) :])
+
+
+def test_member_digest_mismatch(packages: dict[str, Path], tmp_path: Path) -> None:
+    pkg = packages["gzip"].read_bytes()
+    archive = bytearray(_gzip_payload(pkg))
+    pos = archive.index(TARBALL)
+    archive[pos + 20] ^= 0xFF  # same size, other bytes
+    bad = tmp_path / "bad.src.rpm"
+    bad.write_bytes(rpmtools.replace_payload(pkg, gzip.compress(bytes(archive))))
+    with pytest.raises(IntegrityError, match=r"patches.xen.tar.bz2 does not match the header's SHA256 digest"):
+        read_members(bad, WANTED)
+
+
+def test_member_size_mismatch(packages: dict[str, Path], tmp_path: Path) -> None:
+    pkg = packages["gzip"].read_bytes()
+    archive = _gzip_payload(pkg)
+    size_field = f"{len(TARBALL):08x}".encode()
+    pos = archive.index(b"patches.xen.tar.bz2\0") - cpio.HEADER_SIZE
+    hdr = archive[pos : pos + cpio.HEADER_SIZE]
+    assert size_field in hdr
+    archive = archive[:pos] + hdr.replace(size_field, f"{len(TARBALL) - 4:08x}".encode()) + archive[pos + 110 :]
+    bad = tmp_path / "bad.src.rpm"
+    bad.write_bytes(rpmtools.replace_payload(pkg, gzip.compress(archive)))
+    with pytest.raises(IntegrityError, match=rf"has {len(TARBALL) - 4} bytes, the header declares {len(TARBALL)}"):
+        read_members(bad, WANTED)
+
+
+def test_payload_digest_only_when_asked(packages: dict[str, Path], tmp_path: Path) -> None:
+    """A payload re-compressed with the same content: members match, the payload digest does not."""
+    pkg = packages["gzip"].read_bytes()
+    bad = tmp_path / "recompressed.src.rpm"
+    bad.write_bytes(rpmtools.replace_payload(pkg, gzip.compress(_gzip_payload(pkg), compresslevel=1)))
+    _h, found = read_members(bad, WANTED)
+    assert found["series.conf"] == SERIES
+    with pytest.raises(IntegrityError, match="payload digest mismatch"):
+        read_members(bad, WANTED, verify_payload=True)
+
+
+def test_unknown_compressor(packages: dict[str, Path], tmp_path: Path) -> None:
+    bad = tmp_path / "brotli.src.rpm"
+    bad.write_bytes(rpmtools.patch_main_header(packages["gzip"].read_bytes(), b"\0gzip\0", b"\0brot\0"))
+    assert parse_headers(bad.read_bytes(), "x").payload_compressor == "brot"
+    with pytest.raises(RpmError, match=r"unknown payload compressor 'brot'"):
+        read_members(bad, WANTED)
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_corrupt_stream(packages: dict[str, Path], tmp_path: Path, codec: str) -> None:
+    pkg = bytearray(packages[codec].read_bytes())
+    start = rpmtools.payload_start(bytes(pkg))
+    for i in range(start + 12, start + 40):
+        pkg[i] ^= 0x55
+    bad = tmp_path / "corrupt.src.rpm"
+    bad.write_bytes(bytes(pkg))
+    with pytest.raises(RpmError, match="corrupt"):
+        read_members(bad, WANTED)
+
+
+def test_stream_ending_early(packages: dict[str, Path], tmp_path: Path) -> None:
+    """A short payload whose size the signature agrees with (re-signed truncation)."""
+    pkg = packages["gzip"].read_bytes()
+    payload = pkg[rpmtools.payload_start(pkg) :]
+    bad = tmp_path / "short.src.rpm"
+    bad.write_bytes(rpmtools.replace_payload(pkg, payload[: len(payload) // 2]))
+    with pytest.raises(RpmError, match="ends early"):
+        read_members(bad, WANTED)
+
+
+def test_header_lists_member_the_payload_lacks(packages: dict[str, Path], tmp_path: Path) -> None:
+    pkg = packages["gzip"].read_bytes()
+    archive = _gzip_payload(pkg)
+    # Rename the member inside the cpio archive only.
+    archive = archive.replace(b"series.conf\0", b"series.conX\0")
+    bad = tmp_path / "lacks.src.rpm"
+    bad.write_bytes(rpmtools.replace_payload(pkg, gzip.compress(archive)))
+    with pytest.raises(IntegrityError, match=r"the header lists series\.conf but the payload lacks it"):
+        read_members(bad, WANTED)
+
+
+def test_not_cpio(packages: dict[str, Path], tmp_path: Path) -> None:
+    pkg = packages["gzip"].read_bytes()
+    bad = tmp_path / "notcpio.src.rpm"
+    bad.write_bytes(rpmtools.replace_payload(pkg, gzip.compress(b"PK\3\4" + b"\0" * 400)))
+    with pytest.raises(RpmError, match="no cpio header at offset 0"):
+        read_members(bad, WANTED)
+
+
+def test_decompression_bomb_is_walked_in_bounded_chunks(packages: dict[str, Path], tmp_path: Path) -> None:
+    """A member of 64 MB of zeros (which the header does not list) is skipped, never held."""
+    pkg = packages["gzip"].read_bytes()
+    archive = _gzip_payload(pkg)
+    big = 64 * 1024 * 1024
+    filler = (
+        b"070701" + b"".join(f"{v:08X}".encode() for v in (1, 0o100644, 0, 0, 1, 0, big, 0, 0, 0, 0, 6, 0)) + b"aaaaa\0"
+    )
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    stream = z.compress(filler) + z.compress(b"\0" * big) + z.compress(archive) + z.flush()
+    bad = tmp_path / "bomb.src.rpm"
+    bad.write_bytes(rpmtools.replace_payload(pkg, stream))
+    _h, found = read_members(bad, WANTED)
+    assert found["patches.xen.tar.bz2"] == TARBALL
+    assert hashlib.sha256(found["series.conf"]).hexdigest() == hashlib.sha256(SERIES).hexdigest()
+
+
+def _archive_and_headers(pkg: bytes) -> tuple[bytes, dict[str, RpmFileEntry]]:
+    headers = parse_headers(pkg, "x")
+    wanted = {f.name: f for f in headers.files if f.name in WANTED}
+    return _gzip_payload(pkg), wanted
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=30))
+def test_walker_is_indifferent_to_chunk_boundaries(packages: dict[str, Path], cuts: list[int]) -> None:
+    archive, wanted = _archive_and_headers(packages["gzip"].read_bytes())
+    walker = cpio.CpioWalker(wanted, where="x", max_member=1 << 20)
+    points = sorted({0, len(archive), *(c % (len(archive) + 1) for c in cuts)})
+    buf = bytearray(archive)
+    for a, b in itertools.pairwise(points):
+        piece = memoryview(buf)[a:b]
+        walker.feed(piece)
+        buf[a:b] = b"\xff" * (b - a)  # the caller may reuse its buffer
+    assert walker.done
+    assert walker.found == {"patches.xen.tar.bz2": TARBALL, "series.conf": SERIES}
+
+
+def test_walker_member_cap(packages: dict[str, Path]) -> None:
+    archive, wanted = _archive_and_headers(packages["gzip"].read_bytes())
+    walker = cpio.CpioWalker(wanted, where="x.src.rpm", max_member=100)
+    with pytest.raises(
+        RpmError, match=rf"^x\.src\.rpm: payload member patches\.xen\.tar\.bz2 has {len(TARBALL)} bytes"
+    ):
+        walker.feed(archive)
