@@ -219,14 +219,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.server.state.served.append(Served(self.path, self.headers.get("Range", ""), status, body))
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        # Recorded before anything goes out, so a client that has the
+        # answer always finds it in ``served``.
+        self._record(status, len(body))
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        # Recorded before the body goes out, so a client that has the whole
-        # answer always finds it in ``served``.
-        self._record(status, len(body))
         self.wfile.write(body)
 
     def do_GET(self) -> None:
@@ -247,9 +247,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             # listing, as some mirrors do.
             etag = '"' + hashlib.sha256(page).hexdigest()[:16] + '"'
             if self.headers.get("If-None-Match") == etag:
+                self._record(304, 0)
                 self.send_response(304)
                 self.send_header("ETag", etag)
-                self._record(304, 0)
                 self.end_headers()
                 return
             self._send(200, page, {"Content-Type": "text/html", "ETag": etag})
@@ -271,14 +271,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return
             status = 206
         body = data[start:end]
+        cut = fault is not None and fault.kind in ("stall", "truncate")
+        self._record(status, min(fault.at, len(body)) if fault is not None and cut else len(body))
         self.send_response(status)
         self.send_header("Content-Type", "application/x-rpm")
         self.send_header("Content-Length", str(len(body)))
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
         self.end_headers()
-        if fault is not None and fault.kind in ("stall", "truncate"):
-            self._record(status, min(fault.at, len(body)))
+        if fault is not None and cut:
             self.wfile.write(body[: fault.at])
             self.wfile.flush()
             if fault.kind == "stall":
@@ -286,7 +287,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.wfile.write(body)
-        self._record(status, len(body))
 
 
 class _Server(http.server.ThreadingHTTPServer):
