@@ -24,6 +24,7 @@ log = logging.getLogger("patchsync")
 #: Sub-command name -> module under patchsync.commands; each module has
 #: ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 COMMANDS: dict[str, str] = {
+    "check": "check",
     "config": "configcmd",
     "fetch": "fetch",
 }

@@ -293,7 +293,7 @@ def compare_target(
     result = compare(kotd_files, kotd_order, tree.files, tree.order, target.hold, target.mode, details=details)
     warnings.extend(result.warnings)
     for w in warnings:
-        log.info("%s: %s", target.name, w)
+        log.debug("%s: %s", target.name, w)
     return TargetDrift(
         target=target.name,
         mode=target.mode,

@@ -1,0 +1,133 @@
+"""``patchsync check`` output: the text report and the stable JSON (issue 3, section 5); no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import EXIT_DRIFT, EXIT_ERROR, EXIT_OK
+from ..model import STATUSES, PatchDelta, SourceInfo, TargetDrift
+
+#: One letter per status in the text report (documented in the README).
+LETTERS = {
+    "metadata": "H",
+    "refreshed": "F",
+    "modified": "M",
+    "added": "A",
+    "removed": "D",
+    "renamed": "R",
+    "held": "=",
+}
+
+#: ANSI SGR colours (ECMA-48) for the letters, used only on a terminal.
+_COLOURS = {
+    "H": "34",  # blue: header only
+    "F": "36",  # cyan: refreshed
+    "M": "31;1",  # bold red: the content changed
+    "A": "32",  # green
+    "D": "31",  # red
+    "R": "33",  # yellow
+    "=": "35",  # magenta: held
+}
+_RESET = "\x1b[0m"
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """One target's outcome: its drift, or the error that stopped its comparison."""
+
+    name: str
+    drift: TargetDrift | None = None
+    error: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        if self.error or self.drift is None:
+            return EXIT_ERROR
+        return EXIT_OK if self.drift.in_sync else EXIT_DRIFT
+
+
+def exit_code(checks: Sequence[TargetCheck]) -> int:
+    """2 if any target failed, else 1 if any drifted, else 0."""
+    return max((c.exit_code for c in checks), default=EXIT_OK)
+
+
+def _paint(letter: str, colour: bool) -> str:
+    return f"\x1b[{_COLOURS[letter]}m{letter}{_RESET}" if colour else letter
+
+
+def summary(drift: TargetDrift) -> str:
+    """The counts of a target, in status order, zeros left out: ``40 unchanged, 2 modified``."""
+    counts = drift.counts
+    parts = [f"{counts[s]} {s}" for s in STATUSES if counts[s]]
+    return ", ".join(parts) if parts else "no patches"
+
+
+def patch_line(patch: PatchDelta, *, colour: bool = False) -> str:
+    """``M  name``, ``R  old -> new``, ``=  name (KOTD: modified)``."""
+    letter = _paint(LETTERS[patch.status], colour)
+    if patch.status == "renamed":
+        return f"{letter}  {patch.previous_name} -> {patch.name}"
+    if patch.status == "held":
+        return f"{letter}  {patch.name} (held; KOTD: {patch.kotd_status or 'unchanged'})"
+    return f"{letter}  {patch.name}"
+
+
+def render_text(
+    source: SourceInfo, checks: Sequence[TargetCheck], *, verbose: bool = False, colour: bool = False
+) -> str:
+    """The human report: a source line, then per target a summary and one line per changed patch."""
+    lines = [f"KOTD {source.file} ({source.tarball} sha256 {source.tarball_sha256[:12]})"]
+    for check in checks:
+        if check.drift is None:
+            lines.append(f"{check.name}: error: {check.error}")
+            continue
+        drift = check.drift
+        state = "in sync" if drift.in_sync else "drift"
+        lines.append(f"{drift.target}: {state}: {summary(drift)} ({drift.mode}, {drift.branch_commit[:12]})")
+        for patch in drift.patches:
+            if patch.status == "unchanged":
+                continue
+            lines.append(patch_line(patch, colour=colour))
+            if verbose and patch.interdiff:
+                lines.append(patch.interdiff.rstrip("\n"))
+        if drift.order_changes:
+            why = "sync reorders" if drift.mode == "development" else "information only, released history is kept"
+            lines.append(f"order: {len(drift.order_changes)} moved ({why}): {', '.join(drift.order_changes)}")
+        lines.extend(f"warning: {w}" for w in drift.warnings)
+    return "\n".join(lines) + "\n"
+
+
+def target_json(check: TargetCheck) -> dict[str, Any]:
+    """One entry of ``targets``; the keys are the public interface (README, "check --json")."""
+    if check.drift is None:
+        return {
+            "name": check.name,
+            "in_sync": False,
+            "patches": [],
+            "counts": dict.fromkeys(STATUSES, 0),
+            "order_changes": [],
+            "warnings": [],
+            "error": check.error,
+        }
+    drift = check.drift
+    patches: list[dict[str, Any]] = []
+    for p in drift.patches:
+        entry: dict[str, Any] = {"name": p.name, "status": p.status}
+        if p.status == "renamed":
+            entry["previous_name"] = p.previous_name
+        patches.append(entry)
+    return {
+        "name": drift.target,
+        "in_sync": drift.in_sync,
+        "patches": patches,
+        "counts": drift.counts,
+        "order_changes": list(drift.order_changes),
+        "warnings": list(drift.warnings),
+    }
+
+
+def render_json(source: SourceInfo, checks: Sequence[TargetCheck]) -> dict[str, Any]:
+    """The ``check --json`` document."""
+    return {"source": source.to_json(), "targets": [target_json(c) for c in checks]}
