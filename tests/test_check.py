@@ -141,7 +141,8 @@ def test_verbose_adds_interdiffs(tmp_path: Path, kotd: PatchSet, capsys: pytest.
     assert code == 1
     start = out.index("M  xen3-patch-03.diff\n")
     assert out[start:].startswith(
-        "M  xen3-patch-03.diff\n--- a/p03.c\n+++ b/p03.c\n@@ -1,3 +1,3 @@\n a\n-p03\n+changed\n c\nH  xen3-header.diff\n"
+        "M  xen3-patch-03.diff\n--- a/p03.c\n+++ b/p03.c\n@@ -1,3 +1,3 @@\n a\n-p03\n+changed\n c\n"
+        "H  xen3-header.diff\n"
         "--- old header\n+++ new header\n@@ -1,2 +1,2 @@\n-Subject: header\n+Subject: header, v2\n \n"
         "F  xen3-fresh.diff\nR  xen3-old.diff -> xen3-new.diff\nA  xen3-added.diff\n"
     )
