@@ -1,0 +1,351 @@
+"""Git objects without a working tree: read through one ``cat-file`` stream,
+write loose objects into a quarantine directory.
+
+Nothing here touches the repository's working tree, index or HEAD.  New
+objects go to a private object directory in ``state.dir`` (the scheme of
+git's receive-pack: ``GIT_OBJECT_DIRECTORY`` plus the repository's objects
+as an alternate) and join the repository only in :meth:`ObjectStore.migrate`,
+right before the refs that need them are written.  A run that fails or is
+killed leaves its quarantine behind in ``state.dir`` only, never a file in
+the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import GitError
+
+log = logging.getLogger(__name__)
+
+#: Tree entry modes (git's ``object.h``/``tree.h``), as stored in tree objects.
+MODE_TREE = b"40000"
+MODE_BLOB = b"100644"
+MODE_EXEC = b"100755"
+MODE_LINK = b"120000"
+MODE_GITLINK = b"160000"
+
+#: The all-zero object id: "no such ref" in ``update-ref`` transactions.
+ZERO_OID = "0" * 40
+
+#: zlib level git uses for loose objects (core.looseCompression default 1).
+_LOOSE_LEVEL = 1
+
+
+def run_git(
+    repo: str | os.PathLike[str],
+    args: Sequence[str],
+    *,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git -C repo args``; a failure is a one-line :class:`GitError`."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    # A sync must never be stopped by git asking for a password or an editor.
+    full_env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    proc = subprocess.run(
+        ["git", "-C", os.fspath(repo), *args],
+        input=input,
+        capture_output=True,
+        env=full_env,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        detail = message[-1] if message else f"exit status {proc.returncode}"
+        raise GitError(f"git {args[0]} failed: {detail}", where=os.fspath(repo))
+    return proc
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: bytes
+    sha: str
+
+    @property
+    def is_tree(self) -> bool:
+        return self.mode == MODE_TREE
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A parsed commit object; ``extra`` keeps headers like ``encoding``."""
+
+    sha: str
+    tree: str
+    parents: tuple[str, ...]
+    author: bytes
+    committer: bytes
+    extra: tuple[bytes, ...]
+    message: bytes
+
+    @property
+    def subject(self) -> str:
+        return self.message.split(b"\n", 1)[0].decode("utf-8", "replace")
+
+
+def _tree_sort_key(item: tuple[bytes, TreeEntry]) -> bytes:
+    # git compares a directory's name as if it ended in "/" (tree.c,
+    # base_name_compare), so "foo" the tree sorts after "foo.c".
+    name, entry = item
+    return name + b"/" if entry.is_tree else name
+
+
+class ObjectStore:
+    """Reads from the repository (and the quarantine), writes to the quarantine."""
+
+    def __init__(self, repo: str | os.PathLike[str], quarantine_parent: Path) -> None:
+        self.repo = os.fspath(repo)
+        out = run_git(
+            self.repo,
+            ["rev-parse", "--path-format=absolute", "--git-common-dir", "--git-path", "objects"],
+        )
+        lines = out.stdout.decode().splitlines()
+        self.common_dir = Path(lines[0])
+        self.repo_objects = Path(lines[1])
+        fmt = run_git(self.repo, ["rev-parse", "--show-object-format"]).stdout.decode().strip()
+        if fmt != "sha1":
+            raise GitError(f"object format {fmt} is not supported (sha1 only)", where=self.repo)
+        quarantine_parent.mkdir(parents=True, exist_ok=True)
+        self.quarantine = Path(tempfile.mkdtemp(prefix="quarantine-", dir=quarantine_parent))
+        self.env = {
+            "GIT_OBJECT_DIRECTORY": str(self.quarantine),
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(self.repo_objects),
+        }
+        self._written: dict[str, tuple[bytes, bytes]] = {}
+        self._trees: dict[str, dict[bytes, TreeEntry]] = {}
+        self._blobs: dict[str, bytes] = {}
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # -- lifetime --------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the reader and throw the quarantine away (objects not migrated are lost)."""
+        if self._proc is not None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+            self._proc.wait()
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
+            self._proc = None
+        shutil.rmtree(self.quarantine, ignore_errors=True)
+
+    def __enter__(self) -> ObjectStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def written(self) -> int:
+        return len(self._written)
+
+    # -- reading ---------------------------------------------------------
+
+    def _reader(self) -> subprocess.Popen[bytes]:
+        if self._proc is None:
+            env = dict(os.environ)
+            env.update(self.env)
+            self._proc = subprocess.Popen(
+                ["git", "-C", self.repo, "cat-file", "--batch"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+        return self._proc
+
+    def read(self, name: str) -> tuple[str, bytes, str] | None:
+        """(type, content, full sha) of an object name or rev expression; None if missing."""
+        if name in self._written:
+            kind, data = self._written[name]
+            return kind.decode(), data, name
+        proc = self._reader()
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        if "\n" in name:
+            raise GitError(f"bad object name {name!r}", where=self.repo)
+        proc.stdin.write(name.encode() + b"\n")
+        proc.stdin.flush()
+        header = proc.stdout.readline()
+        if not header:
+            raise GitError("git cat-file --batch exited early", where=self.repo)
+        parts = header.split()
+        if len(parts) != 3:
+            # "<name> missing" or "<name> ambiguous"
+            return None
+        size = int(parts[2])
+        data = proc.stdout.read(size + 1)[:size]
+        return parts[1].decode(), data, parts[0].decode()
+
+    def read_kind(self, name: str, kind: str) -> bytes:
+        found = self.read(name)
+        if found is None or found[0] != kind:
+            raise GitError(f"{name} is not a {kind}", where=self.repo)
+        return found[1]
+
+    def blob(self, sha: str) -> bytes:
+        cached = self._blobs.get(sha)
+        if cached is None:
+            cached = self.read_kind(sha, "blob")
+            self._blobs[sha] = cached
+        return cached
+
+    def tree(self, sha: str) -> dict[bytes, TreeEntry]:
+        """A tree's entries by name (a copy-safe cached dict: do not mutate)."""
+        cached = self._trees.get(sha)
+        if cached is None:
+            cached = parse_tree(self.read_kind(sha, "tree"))
+            self._trees[sha] = cached
+        return cached
+
+    def commit(self, name: str) -> Commit:
+        found = self.read(name)
+        if found is None or found[0] != "commit":
+            raise GitError(f"{name} is not a commit", where=self.repo)
+        return parse_commit(found[2], found[1])
+
+    def resolve(self, rev: str) -> str | None:
+        """The full sha of a commit-ish, or None where it does not exist."""
+        found = self.read(rev + "^{commit}")
+        return found[2] if found else None
+
+    # -- writing ---------------------------------------------------------
+
+    def write(self, kind: bytes, data: bytes) -> str:
+        """Store one object as a loose object in the quarantine; returns its sha."""
+        raw = kind + b" " + str(len(data)).encode() + b"\0" + data
+        sha = hashlib.sha1(raw).hexdigest()
+        if sha in self._written:
+            return sha
+        folder = self.quarantine / sha[:2]
+        folder.mkdir(exist_ok=True)
+        with open(folder / sha[2:], "wb") as fh:
+            fh.write(zlib.compress(raw, _LOOSE_LEVEL))
+        self._written[sha] = (kind, data)
+        if kind == b"blob":
+            self._blobs[sha] = data
+        return sha
+
+    def write_blob(self, data: bytes) -> str:
+        return self.write(b"blob", data)
+
+    def write_tree(self, entries: Mapping[bytes, TreeEntry]) -> str:
+        body = b"".join(
+            entry.mode + b" " + name + b"\0" + bytes.fromhex(entry.sha)
+            for name, entry in sorted(entries.items(), key=_tree_sort_key)
+        )
+        sha = self.write(b"tree", body)
+        self._trees.setdefault(sha, dict(entries))
+        return sha
+
+    def write_commit(
+        self,
+        tree: str,
+        parents: Sequence[str],
+        *,
+        author: bytes,
+        committer: bytes,
+        message: bytes,
+        extra: Sequence[bytes] = (),
+    ) -> str:
+        lines = [b"tree " + tree.encode()]
+        lines += [b"parent " + p.encode() for p in parents]
+        lines += [b"author " + author, b"committer " + committer, *extra]
+        return self.write(b"commit", b"\n".join(lines) + b"\n\n" + message)
+
+    # -- joining the repository -----------------------------------------
+
+    def migrate(self) -> int:
+        """Move the quarantined objects into the repository; returns how many moved.
+
+        Objects move before any ref points at them, so a kill in between
+        leaves unreferenced objects (git gc removes them), never a ref to a
+        missing object.  A rename keeps each object whole; across
+        filesystems the copy goes through git's own ``tmp_obj_`` names, which
+        git gc also cleans.
+        """
+        moved = 0
+        for sha in self._written:
+            src = self.quarantine / sha[:2] / sha[2:]
+            folder = self.repo_objects / sha[:2]
+            dest = folder / sha[2:]
+            if dest.exists():
+                continue
+            folder.mkdir(exist_ok=True)
+            try:
+                os.rename(src, dest)
+            except OSError as exc:
+                if exc.errno != 18:  # EXDEV: state.dir on another filesystem
+                    raise GitError(f"cannot move object {sha}: {exc.strerror}", where=str(folder)) from None
+                fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=folder)
+                with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+                    shutil.copyfileobj(inp, out)
+                os.replace(tmp, dest)
+            moved += 1
+        return moved
+
+
+def parse_tree(data: bytes) -> dict[bytes, TreeEntry]:
+    """Entries of a raw tree object: ``mode SP name NUL sha20`` repeated."""
+    entries: dict[bytes, TreeEntry] = {}
+    pos = 0
+    end = len(data)
+    while pos < end:
+        space = data.index(b" ", pos)
+        nul = data.index(b"\0", space)
+        mode = data[pos:space]
+        name = data[space + 1 : nul]
+        entries[name] = TreeEntry(mode, data[nul + 1 : nul + 21].hex())
+        pos = nul + 21
+    return entries
+
+
+def parse_commit(sha: str, data: bytes) -> Commit:
+    head, _, message = data.partition(b"\n\n")
+    tree = ""
+    parents: list[str] = []
+    author = committer = b""
+    extra: list[bytes] = []
+    lines = head.split(b"\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        # Continuation lines (gpgsig, mergetag) start with a space.
+        block = [line]
+        while i + 1 < len(lines) and lines[i + 1].startswith(b" "):
+            i += 1
+            block.append(lines[i])
+        key, _, value = line.partition(b" ")
+        if key == b"tree":
+            tree = value.decode()
+        elif key == b"parent":
+            parents.append(value.decode())
+        elif key == b"author":
+            author = value
+        elif key == b"committer":
+            committer = value
+        elif key not in (b"gpgsig", b"gpgsig-sha256"):
+            # A signature cannot survive a rewrite; other headers
+            # (encoding) describe the message and are kept.
+            extra.append(b"\n".join(block))
+        i += 1
+    return Commit(sha, tree, tuple(parents), author, committer, tuple(extra), message)
+
+
+def stale_quarantines(parent: Path) -> Iterator[Path]:
+    """Quarantines a killed run left in ``parent`` (call under the repo lock)."""
+    if parent.is_dir():
+        yield from (p for p in parent.iterdir() if p.name.startswith("quarantine-"))

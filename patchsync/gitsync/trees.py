@@ -1,0 +1,91 @@
+"""Path-level views of git trees: look up, diff and edit without a checkout.
+
+Every operation descends only into the subtrees on the paths it needs, so
+editing three files of an 80,000-file kernel tree reads and writes a few
+dozen small tree objects, not the whole tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .objects import MODE_TREE, ObjectStore, TreeEntry
+
+#: A change to one path: its new entry, or None to delete it.
+Changes = Mapping[bytes, TreeEntry | None]
+
+
+def lookup(store: ObjectStore, tree: str, path: bytes) -> TreeEntry | None:
+    """The entry at ``path`` (``a/b/c``) in ``tree``, or None."""
+    entry: TreeEntry | None = TreeEntry(MODE_TREE, tree)
+    for part in path.split(b"/"):
+        if entry is None or not entry.is_tree:
+            return None
+        entry = store.tree(entry.sha).get(part)
+    return entry
+
+
+def read_file(store: ObjectStore, tree: str, path: bytes) -> bytes | None:
+    """A file's bytes at ``path``, None where there is no file."""
+    entry = lookup(store, tree, path)
+    if entry is None or entry.is_tree:
+        return None
+    return store.blob(entry.sha)
+
+
+#: path -> (old entry, new entry) of the files that differ.
+Delta = dict[bytes, tuple[TreeEntry | None, TreeEntry | None]]
+
+
+def diff(
+    store: ObjectStore, old: str | None, new: str | None, prefix: bytes = b""
+) -> dict[bytes, tuple[TreeEntry | None, TreeEntry | None]]:
+    """Non-tree paths that differ between two trees: path -> (old entry, new entry).
+
+    Subtrees with equal ids are skipped without being read.
+    """
+    out: dict[bytes, tuple[TreeEntry | None, TreeEntry | None]] = {}
+    if old == new:
+        return out
+    a = store.tree(old) if old else {}
+    b = store.tree(new) if new else {}
+    for name in a.keys() | b.keys():
+        ea, eb = a.get(name), b.get(name)
+        if ea == eb:
+            continue
+        path = prefix + name
+        sub_a = ea.sha if ea is not None and ea.is_tree else None
+        sub_b = eb.sha if eb is not None and eb.is_tree else None
+        if sub_a or sub_b:
+            out.update(diff(store, sub_a, sub_b, path + b"/"))
+        file_a = ea if ea is not None and not ea.is_tree else None
+        file_b = eb if eb is not None and not eb.is_tree else None
+        if file_a != file_b:
+            out[path] = (file_a, file_b)
+    return out
+
+
+def edit(store: ObjectStore, tree: str | None, changes: Changes) -> str:
+    """A new tree: ``tree`` with ``changes`` applied; empty folders vanish as in git."""
+    if not changes:
+        assert tree is not None
+        return tree
+    entries = dict(store.tree(tree)) if tree else {}
+    nested: dict[bytes, dict[bytes, TreeEntry | None]] = {}
+    for path, entry in changes.items():
+        head, sep, rest = path.partition(b"/")
+        if sep:
+            nested.setdefault(head, {})[rest] = entry
+        elif entry is None:
+            entries.pop(head, None)
+        else:
+            entries[head] = entry
+    for name, sub in nested.items():
+        current = entries.get(name)
+        base = current.sha if current is not None and current.is_tree else None
+        sha = edit(store, base, sub)
+        if store.tree(sha):
+            entries[name] = TreeEntry(MODE_TREE, sha)
+        else:
+            entries.pop(name, None)
+    return store.write_tree(entries)
