@@ -1,0 +1,246 @@
+"""Development mode: rewrite base..branch so each patch commit carries the KOTD version.
+
+The replay runs in memory on git trees: a commit whose parent did not
+change is kept as it is (same id); a commit whose parent changed is
+replayed file by file (a file the new parent has as the old parent had it
+takes the commit's version directly, anything else goes through a 3-way
+merge), so the cost is the files the commits touch, never the whole tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..errors import GitError
+from ..model import PatchDelta
+from . import message, trees
+from .context import SERIES_FILE, Context, NewCommit
+from .objects import Commit, run_git
+from .released import _BODY
+from .treeapply import Conflict, apply_patch, replay
+
+#: Statuses whose patch a development sync rewrites in its commit.
+_REWRITE = frozenset({"metadata", "refreshed", "modified", "renamed", "removed"})
+
+
+@dataclass
+class _Item:
+    """One step of the new history: an existing commit, or a patch to add."""
+
+    commit: Commit | None = None
+    patches: tuple[str, ...] = ()  # tree names of the patch files the commit touches
+    added: PatchDelta | None = None
+
+
+@dataclass(frozen=True)
+class Range:
+    """base..branch, read once and checked (no merges, one commit per patch file)."""
+
+    base: str
+    commits: tuple[Commit, ...]
+    patches_of: Mapping[str, tuple[str, ...]]  # commit sha -> tree patch names
+
+
+def read_range(ctx: Context, base: str, branch_commit: str) -> Range:
+    store = ctx.store
+    base_sha = store.resolve(base)
+    if base_sha is None:
+        raise GitError(f"base {base!r} does not exist", where=ctx.target.repo)
+    out = run_git(
+        ctx.target.repo, ["rev-list", "--reverse", "--topo-order", "--parents", f"{base_sha}..{branch_commit}"]
+    )
+    shas: list[str] = []
+    merges: list[str] = []
+    for line in out.stdout.decode().splitlines():
+        parts = line.split()
+        shas.append(parts[0])
+        if len(parts) > 2:
+            merges.append(parts[0][:12])
+    if merges:
+        raise GitError(
+            f"{base}..{ctx.target.branch} has merge commits ({', '.join(merges)}); "
+            "development mode needs a linear range",
+            where=ctx.target.repo,
+        )
+    check = run_git(ctx.target.repo, ["merge-base", "--is-ancestor", base_sha, branch_commit], check=False)
+    if check.returncode != 0:
+        raise GitError(f"base {base!r} is not an ancestor of {ctx.target.branch}", where=ctx.target.repo)
+    prefix = ctx.patch_path("")
+    commits: list[Commit] = []
+    patches_of: dict[str, tuple[str, ...]] = {}
+    carriers: dict[str, list[str]] = {}
+    for sha in shas:
+        commit = store.commit(sha)
+        commits.append(commit)
+        parent_tree = store.commit(commit.parents[0]).tree if commit.parents else None
+        names = []
+        for path in trees.diff(store, parent_tree, commit.tree):
+            if path.startswith(prefix):
+                name = path[len(prefix) :].decode("utf-8", "surrogateescape")
+                if "/" not in name and name != SERIES_FILE:
+                    names.append(name)
+                    carriers.setdefault(name, []).append(sha[:12])
+        patches_of[sha] = tuple(sorted(names))
+    several = {name: shas_ for name, shas_ in carriers.items() if len(shas_) > 1}
+    if several:
+        name, shas_ = sorted(several.items())[0]
+        raise GitError(
+            f"several commits in {base}..{ctx.target.branch} touch {name} ({', '.join(shas_)}); "
+            "development mode needs one commit per patch",
+            where=ctx.target.repo,
+        )
+    return Range(base_sha, tuple(commits), patches_of)
+
+
+def plan(ctx: Context, rng: Range, deltas: Sequence[PatchDelta]) -> tuple[str, list[NewCommit]]:
+    """The new head and the commits that differ from the old history; raises Conflict."""
+    by_tree_name = {(d.previous_name or d.name): d for d in deltas if d.status in _REWRITE}
+    added = [d for d in deltas if d.status == "added"]
+    carried = {name for names in rng.patches_of.values() for name in names}
+    stray = sorted(set(by_tree_name) - carried)
+    if stray:
+        raise GitError(
+            f"{stray[0]} is not added by any commit in {ctx.target.base}..{ctx.target.branch}; cannot rewrite it",
+            where=ctx.target.repo,
+        )
+    items = _order(ctx, rng, by_tree_name, added)
+    store = ctx.store
+    head = rng.base
+    tree = store.commit(rng.base).tree
+    out: list[NewCommit] = []
+    for item in items:
+        if item.added is not None:
+            head, tree = _add(ctx, head, tree, item.added, out)
+            continue
+        commit = item.commit
+        assert commit is not None
+        rewrite = [by_tree_name[n] for n in item.patches if n in by_tree_name]
+        if not rewrite and commit.parents[0] == head:
+            head, tree = commit.sha, commit.tree
+            continue
+        new_tree = _replay(ctx, commit, tree, rewrite)
+        if new_tree is None:
+            continue  # a removed patch's commit that carried nothing else
+        if rewrite:
+            msg = message.add_trailers(
+                commit.message,
+                message.source_trailers(ctx.source),
+                signoff=ctx.ids.committer_name_email if ctx.target.signoff else None,
+            )
+            committer = ctx.ids.committer
+        else:
+            msg, committer = commit.message, commit.committer
+        sha = store.write_commit(
+            new_tree, [head], author=commit.author, committer=committer, message=msg, extra=commit.extra
+        )
+        out.append(NewCommit(sha, commit.subject, tuple(d.name for d in rewrite)))
+        head, tree = sha, new_tree
+    return head, out
+
+
+def _order(
+    ctx: Context, rng: Range, by_tree_name: Mapping[str, PatchDelta], added: Sequence[PatchDelta]
+) -> list[_Item]:
+    """The new sequence: patch commits in KOTD order in the slots patch commits had."""
+    rank = {name: i for i, name in enumerate(ctx.kotd_order)}
+    items = [_Item(commit=c, patches=rng.patches_of[c.sha]) for c in rng.commits]
+
+    def result_name(item: _Item) -> str | None:
+        if len(item.patches) != 1:
+            return None
+        name = item.patches[0]
+        delta = by_tree_name.get(name)
+        if delta is not None:
+            if delta.status == "removed":
+                return None
+            name = delta.name
+        return name if name in rank else None
+
+    slots = [i for i, item in enumerate(items) if result_name(item) is not None]
+    movable = sorted((items[i] for i in slots), key=lambda it: rank[result_name(it) or ""])
+    for slot, item in zip(slots, movable, strict=True):
+        items[slot] = item
+    present = {result_name(it) for it in items} - {None}
+    for delta in sorted(added, key=lambda d: rank.get(d.name, len(rank))):
+        at = 0
+        if delta.name in rank:
+            for before in reversed(ctx.kotd_order[: rank[delta.name]]):
+                if before in present:
+                    at = 1 + max(i for i, it in enumerate(items) if _names(it, by_tree_name) & {before})
+                    break
+        items.insert(at, _Item(added=delta))
+        present.add(delta.name)
+    return items
+
+
+def _names(item: _Item, by_tree_name: Mapping[str, PatchDelta]) -> set[str]:
+    if item.added is not None:
+        return {item.added.name}
+    return {(by_tree_name[n].name if n in by_tree_name else n) for n in item.patches}
+
+
+def _replay(ctx: Context, commit: Commit, onto: str, rewrite: list[PatchDelta]) -> str | None:
+    """The tree of ``commit`` replayed on ``onto`` with its patches swapped; None to drop it."""
+    store = ctx.store
+    parent_tree = store.commit(commit.parents[0]).tree
+    stripped = commit.tree
+    for delta in rewrite:
+        if delta.status == "metadata":
+            continue
+        # What the commit does apart from the old patch: revert the old
+        # patch where it was applied, in the original history.
+        assert delta.old is not None
+        old_name = delta.previous_name or delta.name
+        applied = apply_patch(
+            store, stripped, delta.old, name=old_name, scratch=ctx.scratch, reverse=True, commit=commit.sha
+        )
+        stripped = trees.edit(
+            store, applied.tree, {ctx.patch_path(old_name): trees.lookup(store, parent_tree, ctx.patch_path(old_name))}
+        )
+    changes = trees.diff(store, parent_tree, stripped)
+    if rewrite and all(d.status == "removed" for d in rewrite) and not changes:
+        return None
+    new_tree = replay(store, onto, changes, scratch=ctx.scratch, commit=commit.sha)
+    for delta in rewrite:
+        if delta.status not in ("metadata", "removed"):
+            assert delta.new is not None
+            applied = apply_patch(
+                store,
+                new_tree,
+                delta.new,
+                name=delta.name,
+                scratch=ctx.scratch,
+                preimage_tree=stripped,
+                commit=commit.sha,
+            )
+            new_tree = applied.tree
+            ctx.note(delta.name, applied.method)
+        if delta.status == "removed":
+            continue
+        new_tree = ctx.set_patch_file(new_tree, delta)
+    return new_tree
+
+
+def _add(ctx: Context, head: str, tree: str, delta: PatchDelta, out: list[NewCommit]) -> tuple[str, str]:
+    assert delta.new is not None
+    applied = apply_patch(ctx.store, tree, delta.new, name=delta.name, scratch=ctx.scratch)
+    ctx.note(delta.name, applied.method)
+    new_tree = ctx.set_patch_file(applied.tree, delta)
+    subject = message.subject(
+        ctx.target.subject_add, name=delta.name, previous_name=None, source=ctx.source, package=ctx.package
+    )
+    body = _BODY["added"].format(
+        name=delta.name,
+        previous_name=delta.name,
+        package=ctx.package,
+        version=ctx.source.version,
+        release=ctx.source.release,
+    )
+    msg = message.new_message(subject, body, ctx.target, ctx.source, ctx.ids)
+    sha = ctx.store.write_commit(new_tree, [head], author=ctx.ids.author, committer=ctx.ids.committer, message=msg)
+    out.append(NewCommit(sha, subject, (delta.name,)))
+    return sha, new_tree
+
+
+__all__ = ["Conflict", "Range", "plan", "read_range"]

@@ -1,0 +1,120 @@
+"""Commit identities, subjects and trailers for the commits sync writes."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from ..config import TargetConfig
+from ..errors import ConfigError
+from ..model import SourceInfo
+from .objects import run_git
+
+#: Trailers that mark a commit as written by patchsync (README, "Trailers").
+TRAILER_SOURCE = "Patchsync-Source"
+TRAILER_SHA256 = "Patchsync-Tarball-SHA256"
+
+_IDENT = re.compile(r"^\s*([^<>]*?)\s*<([^<>\s]+)>\s*$")
+_TRAILER_LINE = re.compile(rb"^[A-Za-z0-9][A-Za-z0-9-]*: ")
+
+
+@dataclass(frozen=True)
+class Identities:
+    author: bytes
+    committer: bytes
+
+    @property
+    def committer_name_email(self) -> bytes:
+        # "Name <email> 1700000000 +0000" -> "Name <email>"
+        return self.committer.rsplit(b" ", 2)[0]
+
+
+def _timezone(now: float) -> str:
+    offset = time.localtime(now).tm_gmtoff // 60
+    sign = "+" if offset >= 0 else "-"
+    return f"{sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+
+
+def _ident(spec: str, key: str, repo: str, now: float) -> bytes:
+    if not spec:
+        # git var honours GIT_*_NAME/EMAIL/DATE and user.name/user.email,
+        # exactly as git commit would.
+        out = run_git(repo, ["var", f"GIT_{key.upper()}_IDENT"]).stdout.strip()
+        return out
+    m = _IDENT.match(spec)
+    if not m or not m[1]:
+        raise ConfigError(f"'{key}' must look like 'Name <email>', not {spec!r}")
+    return f"{m[1]} <{m[2]}> {int(now)} {_timezone(now)}".encode()
+
+
+def identities(target: TargetConfig, now: float) -> Identities:
+    return Identities(
+        _ident(target.author, "author", target.repo, now),
+        _ident(target.committer, "committer", target.repo, now),
+    )
+
+
+def subject(template: str, *, name: str, previous_name: str | None, source: SourceInfo, package: str) -> str:
+    return template.format(
+        name=name,
+        previous_name=previous_name or name,
+        package=package,
+        version=source.version,
+        release=source.release,
+    )
+
+
+def package_name(source: SourceInfo) -> str:
+    """``kernel-source`` from ``kernel-source-2.6.32.10-0.0.3.src.rpm``."""
+    suffix = f"-{source.version}-{source.release}"
+    stem = source.file.removesuffix(".src.rpm").removesuffix(".nosrc.rpm")
+    return stem.removesuffix(suffix) if stem.endswith(suffix) else "kernel-source"
+
+
+def source_trailers(source: SourceInfo) -> list[tuple[str, str]]:
+    return [(TRAILER_SOURCE, source.url or source.file), (TRAILER_SHA256, source.tarball_sha256)]
+
+
+def trailers(message: bytes) -> dict[str, list[str]]:
+    """The trailer block (last paragraph made only of ``Key: value`` lines)."""
+    paragraphs = message.rstrip(b"\n").split(b"\n\n")
+    if len(paragraphs) < 2:
+        return {}
+    lines = paragraphs[-1].split(b"\n")
+    if not all(_TRAILER_LINE.match(line) for line in lines):
+        return {}
+    found: dict[str, list[str]] = {}
+    for line in lines:
+        key, _, value = line.decode("utf-8", "replace").partition(": ")
+        found.setdefault(key, []).append(value.strip())
+    return found
+
+
+def add_trailers(message: bytes, new: list[tuple[str, str]], *, signoff: bytes | None = None) -> bytes:
+    """``message`` with ``new`` trailers replacing earlier patchsync ones, plus a sign-off."""
+    body = message.rstrip(b"\n")
+    paragraphs = body.split(b"\n\n")
+    block: list[bytes] = []
+    if len(paragraphs) > 1 and all(_TRAILER_LINE.match(line) for line in paragraphs[-1].split(b"\n")):
+        block = paragraphs.pop().split(b"\n")
+    ours = {key.encode() for key, _ in new}
+    block = [line for line in block if line.split(b":", 1)[0] not in ours]
+    block += [f"{key}: {value}".encode() for key, value in new]
+    if signoff is not None:
+        line = b"Signed-off-by: " + signoff
+        if line not in block:
+            block.append(line)
+    return b"\n\n".join([*paragraphs, b"\n".join(block)]) + b"\n"
+
+
+def new_message(subject_line: str, body: str, target: TargetConfig, source: SourceInfo, ids: Identities) -> bytes:
+    """A message for a commit sync creates: subject, BugLink, body, trailers."""
+    parts = [subject_line.encode()]
+    if target.buglink:
+        # Ubuntu's kernel convention: BugLink first in the body.
+        parts.append(f"BugLink: {target.buglink}".encode())
+    if body:
+        parts.append(body.encode())
+    message = b"\n\n".join(parts) + b"\n"
+    return add_trailers(message, source_trailers(source), signoff=ids.committer_name_email if target.signoff else None)

@@ -1,0 +1,79 @@
+"""Refs: read, check against worktrees, write in one transaction, push.
+
+Refs are the last thing a sync writes, all of a target's together, each
+with the value it is expected to have: ``git update-ref --stdin`` with
+``start``/``prepare``/``commit`` either moves every ref or none, and a
+ref someone else moved meanwhile fails the whole transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import GitError
+from .objects import ZERO_OID, run_git
+
+#: Where development mode keeps a branch's old head before moving it.
+BACKUP_PREFIX = "refs/patchsync/backup/"
+#: What patchsync last wrote to a target's review branch.
+LAST_PREFIX = "refs/patchsync/last/"
+
+
+@dataclass(frozen=True)
+class RefUpdate:
+    ref: str
+    new: str | None  # None deletes
+    old: str | None  # None: must not exist
+
+
+def read(repo: str, ref: str) -> str | None:
+    proc = run_git(repo, ["rev-parse", "--verify", "--quiet", "--end-of-options", ref], check=False)
+    return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+
+
+def checked_out(repo: str) -> dict[str, str]:
+    """Branches checked out in any worktree of ``repo``: ref -> worktree path."""
+    out = run_git(repo, ["worktree", "list", "--porcelain"]).stdout.decode("utf-8", "surrogateescape")
+    found: dict[str, str] = {}
+    path = ""
+    for line in out.splitlines():
+        if line.startswith("worktree "):
+            path = line[len("worktree ") :]
+        elif line.startswith("branch "):
+            found[line[len("branch ") :]] = path
+    return found
+
+
+def transaction(repo: str, updates: Sequence[RefUpdate], *, message: str) -> None:
+    """Write every update or none; each checks the ref's current value first."""
+    lines = ["start"]
+    for u in updates:
+        old = u.old or ZERO_OID
+        if u.new is None:
+            lines.append(f"delete {u.ref} {old}")
+        else:
+            lines.append(f"update {u.ref} {u.new} {old}")
+    lines += ["prepare", "commit"]
+    run_git(repo, ["update-ref", "-m", message, "--stdin"], input=("\n".join(lines) + "\n").encode())
+
+
+def backup_ref(target: str, now: float) -> str:
+    return BACKUP_PREFIX + f"{target}/" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+
+
+def backups(repo: str, target: str) -> list[tuple[str, str]]:
+    """(ref, sha) of a target's backup refs, oldest first (their names sort by time)."""
+    out = run_git(repo, ["for-each-ref", "--format=%(refname) %(objectname)", BACKUP_PREFIX + target + "/"])
+    pairs = [tuple(line.split(" ", 1)) for line in out.stdout.decode().splitlines() if line]
+    return sorted((ref, sha) for ref, sha in pairs)
+
+
+def push(repo: str, remote: str, ref: str, new: str, expected: str | None) -> None:
+    """Push ``new`` to ``remote``'s ``ref``, only if it still is ``expected`` there."""
+    lease = f"--force-with-lease={ref}:{expected or ''}"
+    try:
+        run_git(repo, ["push", "--porcelain", "--quiet", lease, remote, f"{new}:{ref}"])
+    except GitError as exc:
+        raise GitError(f"push of {ref} to {remote} failed: {exc.message}", where=repo) from None

@@ -1,0 +1,110 @@
+"""Released mode: new commits on top of the branch, history untouched."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..model import PatchDelta
+from . import message, trees
+from .context import Context, NewCommit
+from .treeapply import Conflict, apply_patch
+
+#: Which template names each status's commit (config ``subject_*``).
+_TEMPLATE = {
+    "metadata": "subject_update",
+    "refreshed": "subject_update",
+    "modified": "subject_update",
+    "renamed": "subject_rename",
+    "added": "subject_add",
+    "removed": "subject_remove",
+}
+
+_BODY = {
+    "metadata": "{package} {version}-{release} changed the description of {name}; the code is the same.",
+    "refreshed": "{package} {version}-{release} refreshed {name}: same changes, new context or line numbers.",
+    "modified": "{package} {version}-{release} changed {name}; the old version is reverted and the new one applied.",
+    "renamed": "{package} {version}-{release} renamed {previous_name} to {name}.",
+    "added": "{package} {version}-{release} added {name}.",
+    "removed": "{package} {version}-{release} dropped {name}; it is reverted here.",
+}
+
+#: Given the deltas synced so far (including the failing one), the tree a
+#: full in-memory replay of base..branch produces; None where there is no base.
+Replayer = Callable[[list[PatchDelta]], str | None]
+
+
+def plan(ctx: Context, branch_commit: str, deltas: list[PatchDelta], replayer: Replayer | None) -> list[NewCommit]:
+    """Write one commit per changed patch on top of ``branch_commit``; raises Conflict."""
+    store = ctx.store
+    parent = branch_commit
+    tree = store.commit(branch_commit).tree
+    done: list[PatchDelta] = []
+    out: list[NewCommit] = []
+    for delta in deltas:
+        if delta.status not in _TEMPLATE:
+            continue
+        done.append(delta)
+        new_tree = _commit_tree(ctx, tree, delta, done, replayer)
+        fields = {
+            "name": delta.name,
+            "previous_name": delta.previous_name,
+            "source": ctx.source,
+            "package": ctx.package,
+        }
+        subject = message.subject(getattr(ctx.target, _TEMPLATE[delta.status]), **fields)  # type: ignore[arg-type]
+        body = _BODY[delta.status].format(
+            name=delta.name,
+            previous_name=delta.previous_name or delta.name,
+            package=ctx.package,
+            version=ctx.source.version,
+            release=ctx.source.release,
+        )
+        msg = message.new_message(subject, body, ctx.target, ctx.source, ctx.ids)
+        sha = store.write_commit(new_tree, [parent], author=ctx.ids.author, committer=ctx.ids.committer, message=msg)
+        out.append(NewCommit(sha, subject, (delta.name,)))
+        parent, tree = sha, new_tree
+    return out
+
+
+def _commit_tree(ctx: Context, tree: str, delta: PatchDelta, done: list[PatchDelta], replayer: Replayer | None) -> str:
+    store = ctx.store
+    if delta.status == "metadata":
+        return ctx.set_patch_file(tree, delta)
+    try:
+        work = tree
+        touched: set[bytes] = set()
+        if delta.old is not None and delta.status != "added":
+            applied = apply_patch(
+                store, work, delta.old, name=delta.previous_name or delta.name, scratch=ctx.scratch, reverse=True
+            )
+            work = applied.tree
+            touched.update(applied.files)
+            ctx.note(delta.previous_name or delta.name, applied.method)
+        if delta.new is not None and delta.status != "removed":
+            applied = apply_patch(store, work, delta.new, name=delta.name, scratch=ctx.scratch)
+            work = applied.tree
+            ctx.note(delta.name, applied.method)
+        return ctx.set_patch_file(work, delta)
+    except Conflict as conflict:
+        # Later patches on the branch may overlap this one, so the old
+        # version does not revert cleanly on top.  A replay of the whole
+        # series with the new version knows what these files must become.
+        full = replayer(done) if replayer is not None else None
+        if full is None:
+            raise
+        return _take_from(ctx, tree, full, delta, conflict)
+
+
+def _take_from(ctx: Context, tree: str, full: str, delta: PatchDelta, conflict: Conflict) -> str:
+    """``tree`` with the files ``delta``'s patches touch taken from the replayed tree."""
+    from .hunks import parse_files
+
+    paths: set[bytes] = set()
+    for data in (delta.old, delta.new):
+        if data is not None:
+            for fp in parse_files(data):
+                paths.update(p for p in (fp.old_path, fp.new_path) if p is not None)
+    changes = {path: trees.lookup(ctx.store, full, path) for path in paths}
+    ctx.note(delta.name, "replay")
+    del conflict
+    return ctx.set_patch_file(trees.edit(ctx.store, tree, changes), delta)

@@ -1,0 +1,131 @@
+"""Patches and commits applied to git trees in memory.
+
+Both return a new tree id; only the blobs and trees on the touched paths
+are read or written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import trees
+from .apply import ApplyError, FileState, apply_file, merge3, worst
+from .hunks import FilePatch, parse_files
+from .objects import MODE_BLOB, ObjectStore, TreeEntry
+
+
+class Conflict(Exception):
+    """A patch or a replayed commit does not apply (JSON ``conflicts[]``)."""
+
+    def __init__(self, message: str, *, patch: str | None = None, commit: str | None = None, files: list[str]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.patch = patch
+        self.commit = commit
+        self.files = files
+
+
+@dataclass(frozen=True)
+class Applied:
+    tree: str
+    method: str
+    files: tuple[bytes, ...]
+
+
+def _decode(paths: list[bytes]) -> list[str]:
+    return [p.decode("utf-8", "surrogateescape") for p in paths]
+
+
+def apply_patch(
+    store: ObjectStore,
+    tree: str,
+    data: bytes,
+    *,
+    name: str,
+    scratch: Path,
+    reverse: bool = False,
+    preimage_tree: str | None = None,
+    commit: str | None = None,
+) -> Applied:
+    """``tree`` with the patch ``data`` applied (-p1); raises :class:`Conflict`."""
+    state: dict[bytes, FileState] = {}
+    methods: list[str] = []
+    failed: list[bytes] = []
+    messages: list[str] = []
+
+    def current(path: bytes) -> FileState:
+        if path in state:
+            return state[path]
+        entry = trees.lookup(store, tree, path)
+        if entry is None or entry.is_tree:
+            return FileState(None)
+        return FileState(store.blob(entry.sha), entry.mode)
+
+    def preimages(fp: FilePatch) -> list[bytes]:
+        found: list[bytes] = []
+        if preimage_tree is not None:
+            pre = trees.read_file(store, preimage_tree, fp.path)
+            if pre is not None:
+                found.append(pre)
+        if fp.old_index and not reverse:
+            obj = store.read(fp.old_index)
+            if obj is not None and obj[0] == "blob":
+                found.append(obj[1])
+        return found
+
+    for fp in parse_files(data, where=name):
+        source, dest = (fp.new_path, fp.old_path) if reverse else (fp.old_path, fp.new_path)
+        path = dest if dest is not None else source
+        assert path is not None
+        before = current(source) if source is not None else FileState(None)
+        try:
+            after, method = apply_file(fp, before, reverse=reverse, preimages=preimages, scratch=scratch)
+        except ApplyError as exc:
+            failed += exc.files
+            messages.append(exc.message)
+            continue
+        if source is not None and dest is not None and source != dest:
+            # A git rename: the old path goes away.
+            state[source] = FileState(None)
+        state[path] = after
+        methods.append(method)
+    if failed:
+        raise Conflict("; ".join(messages), patch=name, commit=commit, files=_decode(failed))
+    changes: dict[bytes, TreeEntry | None] = {}
+    for path, st in state.items():
+        changes[path] = None if st.content is None else TreeEntry(st.mode or MODE_BLOB, store.write_blob(st.content))
+    return Applied(trees.edit(store, tree, changes), worst(methods), tuple(state))
+
+
+def replay(
+    store: ObjectStore,
+    onto: str,
+    changes: dict[bytes, tuple[TreeEntry | None, TreeEntry | None]],
+    *,
+    scratch: Path,
+    commit: str,
+) -> str:
+    """``onto`` with a commit's changes (old entry -> new entry per path), merged per file."""
+    out: dict[bytes, TreeEntry | None] = {}
+    failed: list[bytes] = []
+    for path, (old, new) in changes.items():
+        cur = trees.lookup(store, onto, path)
+        if cur is not None and cur.is_tree:
+            failed.append(path)
+        elif cur == old:
+            out[path] = new
+        elif cur == new:
+            continue
+        elif old is not None and new is not None and cur is not None:
+            merged = merge3(store.blob(old.sha), store.blob(cur.sha), store.blob(new.sha), scratch)
+            if merged is None:
+                failed.append(path)
+                continue
+            mode = new.mode if old.mode != new.mode else cur.mode
+            out[path] = TreeEntry(mode, store.write_blob(merged))
+        else:
+            failed.append(path)
+    if failed:
+        raise Conflict("changes do not merge", commit=commit, files=_decode(failed))
+    return trees.edit(store, onto, out)

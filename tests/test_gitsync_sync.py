@@ -1,0 +1,291 @@
+"""sync_target on real repositories: both modes, every status, the safety rules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from patchsync.gitsync import sync_target
+from patchsync.gitsync.message import trailers
+
+from . import syncscenario
+from .gittarget import PATCHES_DIR, all_refs, git, object_files, ref, snapshot
+from .syncscenario import KOTD_ORDER, Scenario, build
+
+REVIEW = "refs/heads/patchsync/lucid-ec2"
+SHA = "ab" * 32
+
+
+def _sync(sc: Scenario, **kwargs: object):  # type: ignore[no-untyped-def]
+    return sync_target(sc.patchset, sc.target, sc.drift, state_dir=sc.state_dir, **kwargs)  # type: ignore[arg-type]
+
+
+def _log(repo: Path, rev_range: str, fmt: str = "%s") -> list[str]:
+    return git(repo, "log", "--reverse", f"--format={fmt}", rev_range).splitlines()
+
+
+@pytest.mark.parametrize("mode", ["released", "development"])
+def test_review_branch_holds_the_kotd_series(tmp_path: Path, mode: str) -> None:
+    sc = build(tmp_path, mode)
+    before = snapshot(sc.repo)
+    branch = ref(sc.repo, "refs/heads/ec2")
+
+    result = _sync(sc)
+
+    assert result.status == "updated", result.error
+    assert result.ref == REVIEW
+    assert ref(sc.repo, REVIEW) == result.head
+    # The invariant: base + non-patch commits + KOTD series + KOTD patch files.
+    assert git(sc.repo, "rev-parse", f"{REVIEW}^{{tree}}").strip() == sc.expected(tmp_path / "oracle")
+    # The held patch keeps the tree's version, byte for byte.
+    held = git(sc.repo, "show", f"{REVIEW}:{PATCHES_DIR}/xen3-p07.diff").encode()
+    assert held == syncscenario.TREE_PATCHES["xen3-p07.diff"]
+    # Nothing else moved, and the working tree, index and HEAD are as they were.
+    assert ref(sc.repo, "refs/heads/ec2") == branch
+    assert snapshot(sc.repo) == before
+    assert not result.branch_updated
+    assert result.backup is None
+
+
+def test_released_adds_one_commit_per_change_on_top(tmp_path: Path) -> None:
+    sc = build(tmp_path, "released")
+    result = _sync(sc)
+    branch = sc.drift.branch_commit
+    # History is not rewritten: the branch is the review branch's ancestor.
+    assert git(sc.repo, "merge-base", branch, REVIEW).strip() == branch
+    release = "kernel-source 2.6.32.10-0.0.3.bbbb222"
+    assert _log(sc.repo, f"{branch}..{REVIEW}") == [
+        f"UBUNTU: [Xen] xen3-p02.diff: update from {release}",
+        f"UBUNTU: [Xen] xen3-p03.diff: update from {release}",
+        f"UBUNTU: [Xen] xen3-p08.diff: add from {release}",
+        f"UBUNTU: [Xen] xen3-p04.diff: update from {release}",
+        f"UBUNTU: [Xen] xen3-p06-new.diff: rename from xen3-p06.diff in {release}",
+        f"UBUNTU: [Xen] xen3-p05.diff: remove, dropped from {release}",
+    ]
+    assert [c.patches for c in result.commits] == [
+        ("xen3-p02.diff",),
+        ("xen3-p03.diff",),
+        ("xen3-p08.diff",),
+        ("xen3-p04.diff",),
+        ("xen3-p06-new.diff",),
+        ("xen3-p05.diff",),
+    ]
+    # Each commit changes its patch file and the sources the patch touches, nothing else.
+    files = [git(sc.repo, "diff-tree", "--no-commit-id", "--name-status", "-r", c.sha) for c in result.commits]
+    assert files[0] == f"M\t{PATCHES_DIR}/xen3-p02.diff\n"
+    assert files[3] == f"M\t{PATCHES_DIR}/xen3-p04.diff\nM\tsrc/c.c\n"
+    assert files[4] == f"A\t{PATCHES_DIR}/xen3-p06-new.diff\nD\t{PATCHES_DIR}/xen3-p06.diff\n"
+    assert files[5] == f"D\t{PATCHES_DIR}/xen3-p05.diff\nM\tsrc/d.c\n"
+    body = git(sc.repo, "log", "-1", "--format=%B", result.commits[0].sha)
+    assert trailers(body.encode()) == {
+        "Patchsync-Source": [sc.patchset.source.url],
+        "Patchsync-Tarball-SHA256": [SHA],
+    }
+    # Author and committer default to git's own configuration.
+    assert git(sc.repo, "log", "-1", "--format=%an <%ae>|%cn <%ce>", REVIEW).strip() == (
+        "Test Author <author@example.org>|Test Committer <committer@example.org>"
+    )
+
+
+def test_development_rewrites_each_patch_commit_in_place(tmp_path: Path) -> None:
+    sc = build(tmp_path, "development")
+    result = _sync(sc)
+    assert result.status == "updated"
+    subjects = _log(sc.repo, f"v2.6.32..{REVIEW}", "%s|%an|%ad")
+    assert [s.split("|")[0] for s in subjects] == [
+        "UBUNTU: [Xen] xen3-p01.diff",
+        "UBUNTU: [Xen] xen3-p02.diff",
+        "UBUNTU: [Config] ec2: enable XEN_BLKDEV",
+        "UBUNTU: [Xen] xen3-p03.diff",
+        "UBUNTU: [Xen] xen3-p08.diff: add from kernel-source 2.6.32.10-0.0.3.bbbb222",
+        "UBUNTU: [Xen] xen3-p04.diff",
+        "UBUNTU: SAUCE: z: fix the z driver",
+        "UBUNTU: [Xen] xen3-p06.diff",
+        "UBUNTU: [Xen] xen3-p07.diff",
+    ]
+    # The commit before the first change is kept as it is.
+    assert git(sc.repo, "rev-parse", f"{REVIEW}~8").strip() == sc.commits["xen3-p01.diff"]
+    # Replayed commits keep content and metadata; changed ones keep author and date.
+    by_subject = dict(line.split("|", 1)[::-1] for line in _log(sc.repo, f"v2.6.32..{REVIEW}", "%H|%s"))
+    fmt = "--format=%an|%ae|%ad|%cn|%cd|%B"
+    for label in ("config", "sauce", "xen3-p07.diff"):
+        old = git(sc.repo, "log", "-1", fmt, sc.commits[label])
+        new_sha = by_subject[old.split("|")[5].strip()]
+        assert new_sha != sc.commits[label]
+        assert git(sc.repo, "log", "-1", fmt, new_sha) == old
+        assert git(sc.repo, "diff", f"{sc.commits[label]}^!") == git(sc.repo, "diff", f"{new_sha}^!")
+    changed = by_subject["UBUNTU: [Xen] xen3-p04.diff"]
+    fmt = "--format=%an|%ae|%ad|%s"
+    assert git(sc.repo, "log", "-1", fmt, changed) == git(sc.repo, "log", "-1", fmt, sc.commits["xen3-p04.diff"])
+    # The changed commit carries the new patch file and the trailers.
+    p04 = f"{REVIEW}~3"
+    assert git(sc.repo, "show", f"{p04}:{PATCHES_DIR}/xen3-p04.diff").encode() == sc.kotd["xen3-p04.diff"]
+    assert trailers(git(sc.repo, "log", "-1", "--format=%B", p04).encode())["Patchsync-Tarball-SHA256"] == [SHA]
+    # One commit per patch: the removed patch's commit is gone, the renamed one renamed.
+    names = git(sc.repo, "diff-tree", "--no-commit-id", "--name-status", "-r", f"{REVIEW}~1")
+    assert names == f"A\t{PATCHES_DIR}/xen3-p06-new.diff\nA\tdrivers/xen/new.c\n"
+    assert "xen3-p05.diff" not in git(sc.repo, "log", "--format=%s", f"v2.6.32..{REVIEW}")
+
+
+@pytest.mark.parametrize("mode", ["released", "development"])
+def test_second_run_is_a_no_op(tmp_path: Path, mode: str) -> None:
+    sc = build(tmp_path, mode)
+    first = _sync(sc)
+    refs_after = all_refs(sc.repo)
+    objects = object_files(sc.repo)
+
+    again = _sync(sc)
+
+    assert again.status == "up-to-date"
+    assert again.head == first.head
+    assert again.commits == []
+    assert all_refs(sc.repo) == refs_after
+    assert object_files(sc.repo) == objects
+
+
+@pytest.mark.parametrize("mode", ["released", "development"])
+def test_in_sync_target_is_up_to_date(tmp_path: Path, mode: str) -> None:
+    sc = build(tmp_path, mode)
+    quiet = replace(
+        sc.drift, patches=tuple(replace(p, status="unchanged") for p in sc.drift.patches if p.status != "removed")
+    )
+    result = sync_target(sc.patchset, sc.target, quiet, state_dir=sc.state_dir)
+    assert result.status == "up-to-date"
+    assert result.head == sc.drift.branch_commit
+    assert ref(sc.repo, REVIEW) is None
+
+
+@pytest.mark.parametrize("mode", ["released", "development"])
+def test_dry_run_writes_nothing(tmp_path: Path, mode: str) -> None:
+    sc = build(tmp_path, mode)
+    refs_before = all_refs(sc.repo)
+    objects = object_files(sc.repo)
+    result = _sync(sc, dry_run=True)
+    assert result.status == "updated"
+    assert result.dry_run
+    assert result.to_json()["dry_run"] is True
+    assert len(result.commits) == (6 if mode == "released" else 8)
+    assert all_refs(sc.repo) == refs_before
+    assert object_files(sc.repo) == objects
+
+
+@pytest.mark.allow_error_log
+@pytest.mark.parametrize("mode", ["released", "development"])
+def test_checked_out_branch_is_never_moved(tmp_path: Path, mode: str) -> None:
+    sc = build(tmp_path, mode).with_target(update_branch=True)
+    # A dirty working tree with staged, unstaged and untracked changes.
+    (sc.repo / "src/a.c").write_text("edited by hand\n")
+    (sc.repo / "src/b.c").write_text("staged by hand\n")
+    git(sc.repo, "add", "src/b.c")
+    (sc.repo / "notes.txt").write_text("untracked\n")
+    before = snapshot(sc.repo)
+    branch = ref(sc.repo, "refs/heads/ec2")
+
+    result = _sync(sc)
+
+    assert result.status == "error"
+    assert result.error is not None
+    assert "ec2 is checked out in" in result.error
+    # The review branch is still written; the checked-out branch is not moved.
+    assert ref(sc.repo, REVIEW) == result.head
+    assert ref(sc.repo, "refs/heads/ec2") == branch
+    assert snapshot(sc.repo) == before
+    assert (sc.repo / "src/a.c").read_text() == "edited by hand\n"
+
+
+@pytest.mark.parametrize("mode", ["released", "development"])
+def test_bare_repository_branch_update(tmp_path: Path, mode: str) -> None:
+    sc = build(tmp_path, mode, bare=True).with_target(update_branch=True)
+    old = ref(sc.repo, "refs/heads/ec2")
+    result = _sync(sc)
+    assert result.status == "updated", result.error
+    assert result.branch_updated
+    assert ref(sc.repo, "refs/heads/ec2") == result.head == ref(sc.repo, REVIEW)
+    assert git(sc.repo, "rev-parse", "ec2^{tree}").strip() == sc.expected(tmp_path / "oracle")
+    backups = git(sc.repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/patchsync/backup/")
+    if mode == "development":
+        assert result.backup is not None
+        assert result.backup.startswith("refs/patchsync/backup/lucid-ec2/")
+        assert backups == f"{result.backup} {old}\n"
+    else:
+        # A fast-forward loses nothing, so it needs no backup.
+        assert git(sc.repo, "merge-base", str(old), "ec2").strip() == old
+        assert backups == ""
+
+
+@pytest.mark.allow_error_log
+def test_foreign_commits_on_the_review_branch_are_kept(tmp_path: Path) -> None:
+    sc = build(tmp_path, "released")
+    first = _sync(sc)
+    # Someone reviews and adds a fix on top of the review branch.
+    tree = git(sc.repo, "rev-parse", f"{REVIEW}^{{tree}}").strip()
+    theirs = git(sc.repo, "commit-tree", tree, "-p", str(first.head), "-m", "review fixup").strip()
+    git(sc.repo, "update-ref", REVIEW, theirs)
+    newer = replace(sc, patchset=replace(sc.patchset, source=replace(sc.patchset.source, tarball_sha256="cd" * 32)))
+
+    result = _sync(newer)
+
+    assert result.status == "error"
+    assert "has commits patchsync did not write" in str(result.error)
+    assert ref(sc.repo, REVIEW) == theirs
+
+
+def test_review_branch_reset_when_patchsync_wrote_it(tmp_path: Path) -> None:
+    sc = build(tmp_path, "released")
+    first = _sync(sc)
+    newer = replace(sc, patchset=replace(sc.patchset, source=replace(sc.patchset.source, tarball_sha256="cd" * 32)))
+    result = _sync(newer)
+    assert result.status == "updated"
+    assert result.head != first.head
+    assert git(sc.repo, "merge-base", sc.drift.branch_commit, REVIEW).strip() == sc.drift.branch_commit
+    body = git(sc.repo, "log", "-1", "--format=%B", REVIEW)
+    assert f"Patchsync-Tarball-SHA256: {'cd' * 32}" in body
+
+
+def test_config_author_signoff_buglink_and_templates(tmp_path: Path) -> None:
+    sc = build(tmp_path, "released").with_target(
+        author="Xen Maintainer <xen@example.org>",
+        committer="Sync Bot <bot@example.org>",
+        signoff=True,
+        buglink="https://bugs.launchpad.net/bugs/123456",
+        subject_update="UBUNTU: [Xen] {name} ({previous_name}) <- {package} {version} {release}",
+    )
+    _sync(sc)
+    first = f"{REVIEW}~5"
+    assert git(sc.repo, "log", "-1", "--format=%an <%ae>|%cn <%ce>", first).strip() == (
+        "Xen Maintainer <xen@example.org>|Sync Bot <bot@example.org>"
+    )
+    body = git(sc.repo, "log", "-1", "--format=%B", first)
+    lines = body.strip().splitlines()
+    assert lines[0] == ("UBUNTU: [Xen] xen3-p02.diff (xen3-p02.diff) <- kernel-source 2.6.32.10 0.0.3.bbbb222")
+    assert lines[2] == "BugLink: https://bugs.launchpad.net/bugs/123456"
+    assert lines[-1] == "Signed-off-by: Sync Bot <bot@example.org>"
+    assert lines[-3:-1] == [
+        f"Patchsync-Source: {sc.patchset.source.url}",
+        f"Patchsync-Tarball-SHA256: {SHA}",
+    ]
+
+
+def test_push_with_lease(tmp_path: Path) -> None:
+    sc = build(tmp_path, "released")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(sc.repo, "remote", "add", "origin", str(remote))
+    sc = sc.with_target(push_remote="origin")
+    result = _sync(sc)
+    assert result.pushed
+    assert ref(remote, REVIEW) == result.head
+
+
+def test_order_of_kotd_drives_development_order(tmp_path: Path) -> None:
+    sc = build(tmp_path, "development")
+    # The KOTD moves p01 after p02: a development sync reorders the commits.
+    order = ["xen3-p02.diff", "xen3-p01.diff", *KOTD_ORDER[2:]]
+    d = replace(sc.drift, kotd_order=tuple(order), order_changes=("xen3-p01.diff",))
+    result = sync_target(sc.patchset, sc.target, d, state_dir=sc.state_dir)
+    assert result.status == "updated"
+    subjects = _log(sc.repo, f"v2.6.32..{REVIEW}")
+    assert subjects[:2] == ["UBUNTU: [Xen] xen3-p02.diff", "UBUNTU: [Xen] xen3-p01.diff"]
+    assert git(sc.repo, "rev-parse", f"{REVIEW}^{{tree}}").strip() == sc.expected(tmp_path / "oracle")
