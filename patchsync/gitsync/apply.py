@@ -19,11 +19,11 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .hunks import FilePatch, Hunk, split_lines
+from ..patches.parse import FileDiff, Hunk, split_lines
 
 #: Most context lines ignored at each end of a hunk (GNU patch's default --fuzz).
 MAX_FUZZ = 2
@@ -54,26 +54,27 @@ def _sides(hunk: Hunk, reverse: bool) -> tuple[list[bytes], list[bytes], int, in
     """(old lines, new lines, leading context, trailing context) of a hunk."""
     old: list[bytes] = []
     new: list[bytes] = []
-    last = b" "
+    last = " "
     for tag, line in hunk.lines:
-        if tag == b"\\":
-            # "\ No newline at end of file" belongs to the line before it.
-            if last in (b" ", b"-") and old:
+        if tag == "\\":
+            # "\ No newline at end of file" belongs to the line before it;
+            # like git apply, only its "\n" goes (a "\r" stays).
+            if last in (" ", "-") and old:
                 old[-1] = old[-1].removesuffix(b"\n")
-            if last in (b" ", b"+") and new:
+            if last in (" ", "+") and new:
                 new[-1] = new[-1].removesuffix(b"\n")
             continue
-        if tag in (b" ", b"-"):
+        if tag in (" ", "-"):
             old.append(line)
-        if tag in (b" ", b"+"):
+        if tag in (" ", "+"):
             new.append(line)
         last = tag
-    tags = [t for t, _ in hunk.lines if t != b"\\"]
+    tags = [t for t, _ in hunk.lines if t != "\\"]
     lead = 0
-    while lead < len(tags) and tags[lead] == b" ":
+    while lead < len(tags) and tags[lead] == " ":
         lead += 1
     trail = 0
-    while trail < len(tags) - lead and tags[len(tags) - 1 - trail] == b" ":
+    while trail < len(tags) - lead and tags[len(tags) - 1 - trail] == " ":
         trail += 1
     if reverse:
         old, new = new, old
@@ -94,7 +95,7 @@ def _find(lines: list[bytes], old: list[bytes], expected: int, low: int, anchor_
     return None
 
 
-def apply_hunks(content: bytes, hunks: list[Hunk], *, reverse: bool = False, fuzz: int = 0) -> tuple[bytes, bool]:
+def apply_hunks(content: bytes, hunks: Sequence[Hunk], *, reverse: bool = False, fuzz: int = 0) -> tuple[bytes, bool]:
     """``content`` with the hunks applied; (result, whether any hunk moved).
 
     Raises :class:`ValueError` with the failing hunk's header.
@@ -149,13 +150,32 @@ def merge3(base: bytes, ours: bytes, theirs: bytes, scratch: Path) -> bytes | No
     return proc.stdout if proc.returncode == 0 else None
 
 
-#: Known pre-images of a file for the 3-way rung: given the FilePatch, the
+#: Known pre-images of a file for the 3-way rung: given the file diff, the
 #: contents the patch may have been made against.
-PreImages = Callable[[FilePatch], Iterable[bytes]]
+PreImages = Callable[[FileDiff], Iterable[bytes]]
+
+
+def fspath(name: str | None) -> bytes | None:
+    """A parsed (surrogateescape-decoded) -p1 path as the bytes git stores."""
+    return None if name is None else name.encode("utf-8", "surrogateescape")
+
+
+def paths(fp: FileDiff) -> tuple[bytes | None, bytes | None]:
+    """(old, new) -p1 paths as bytes; None for the missing side of a new or deleted file."""
+    return fspath(fp.old_name), fspath(fp.new_name)
+
+
+def old_blob(fp: FileDiff) -> str | None:
+    """The abbreviated pre-image blob id of a git diff's ``index`` line."""
+    for line in fp.preamble.split(b"\n"):
+        if line.startswith(b"index ") and b".." in line:
+            old = line.split()[1].split(b"..")[0].decode("ascii", "replace")
+            return None if set(old) == {"0"} else old
+    return None
 
 
 def apply_file(
-    fp: FilePatch,
+    fp: FileDiff,
     current: FileState,
     *,
     reverse: bool = False,
@@ -163,12 +183,13 @@ def apply_file(
     scratch: Path,
 ) -> tuple[FileState, str]:
     """One file's new state and the method that worked; raises :class:`ApplyError`."""
-    path = fp.path
-    if fp.binary:
+    path = fspath(fp.name) or b""
+    if fp.is_binary:
         raise ApplyError(f"{path.decode(errors='replace')}: binary patch", [path])
     creates = fp.is_deleted if reverse else fp.is_new
     deletes = fp.is_new if reverse else fp.is_deleted
-    new_mode = fp.old_mode if reverse else fp.new_mode
+    mode = fp.old_mode if reverse else fp.new_mode
+    new_mode = mode.encode() if mode else None
     if creates and current.content is not None:
         raise ApplyError(f"{path.decode(errors='replace')}: already exists", [path])
     if not creates and current.content is None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..model import PatchDelta
+from ..patches.parse import parse_patch
 from . import message, trees
+from .apply import paths as apply_paths
 from .context import Context, NewCommit
 from .treeapply import Conflict, apply_patch
 
@@ -97,13 +99,11 @@ def _commit_tree(ctx: Context, tree: str, delta: PatchDelta, done: list[PatchDel
 
 def _take_from(ctx: Context, tree: str, full: str, delta: PatchDelta, conflict: Conflict) -> str:
     """``tree`` with the files ``delta``'s patches touch taken from the replayed tree."""
-    from .hunks import parse_files
-
     paths: set[bytes] = set()
     for data in (delta.old, delta.new):
         if data is not None:
-            for fp in parse_files(data):
-                paths.update(p for p in (fp.old_path, fp.new_path) if p is not None)
+            for fp in parse_patch(data, where=delta.name).files:
+                paths.update(p for p in apply_paths(fp) if p is not None)
     changes = {path: trees.lookup(ctx.store, full, path) for path in paths}
     ctx.note(delta.name, "replay")
     del conflict

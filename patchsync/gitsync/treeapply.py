@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import PatchError
+from ..patches.parse import FileDiff, parse_patch
 from . import trees
-from .apply import ApplyError, FileState, apply_file, merge3, worst
-from .hunks import FilePatch, parse_files
+from .apply import ApplyError, FileState, apply_file, fspath, merge3, old_blob, paths, worst
 from .objects import MODE_BLOB, ObjectStore, TreeEntry
 
 
@@ -62,20 +63,27 @@ def apply_patch(
             return FileState(None)
         return FileState(store.blob(entry.sha), entry.mode)
 
-    def preimages(fp: FilePatch) -> list[bytes]:
+    def preimages(fp: FileDiff) -> list[bytes]:
         found: list[bytes] = []
-        if preimage_tree is not None:
-            pre = trees.read_file(store, preimage_tree, fp.path)
+        path = fspath(fp.name)
+        if preimage_tree is not None and path is not None:
+            pre = trees.read_file(store, preimage_tree, path)
             if pre is not None:
                 found.append(pre)
-        if fp.old_index and not reverse:
-            obj = store.read(fp.old_index)
+        index = old_blob(fp)
+        if index and not reverse:
+            obj = store.read(index)
             if obj is not None and obj[0] == "blob":
                 found.append(obj[1])
         return found
 
-    for fp in parse_files(data, where=name):
-        source, dest = (fp.new_path, fp.old_path) if reverse else (fp.old_path, fp.new_path)
+    try:
+        parsed = parse_patch(data, where=name)
+    except PatchError as exc:
+        raise Conflict(str(exc), patch=name, commit=commit, files=[]) from None
+    for fp in parsed.files:
+        old_path, new_path = paths(fp)
+        source, dest = (new_path, old_path) if reverse else (old_path, new_path)
         path = dest if dest is not None else source
         assert path is not None
         before = current(source) if source is not None else FileState(None)
