@@ -133,6 +133,22 @@ def build(tmp_path: Path, mode: str, *, name: str = "lucid-ec2", bare: bool = Fa
     if bare:
         repo = tmp_path / "repo.git"
         git(tmp_path, "clone", "-q", "--bare", str(work.path), str(repo))
+    target, d = describe(repo, mode, name)
+    return Scenario(
+        repo=repo,
+        base=base,
+        others=others,
+        commits=commits,
+        target=target,
+        patchset=patchset(KOTD_PATCHES, KOTD_ORDER),
+        drift=d,
+        state_dir=tmp_path / "state",
+        kotd=dict(KOTD_PATCHES),
+    )
+
+
+def describe(repo: Path, mode: str, name: str = "lucid-ec2") -> tuple[TargetConfig, TargetDrift]:
+    """The target config and drift of a scenario repository (also from another process)."""
     target = TargetConfig(
         name=name,
         repo=str(repo),
@@ -153,14 +169,12 @@ def build(tmp_path: Path, mode: str, *, name: str = "lucid-ec2", bare: bool = Fa
         statuses=STATUSES,
         renames=RENAMES,
     )
-    return Scenario(
-        repo=repo,
-        base=base,
-        others=others,
-        commits=commits,
-        target=target,
-        patchset=patchset(KOTD_PATCHES, KOTD_ORDER),
-        drift=d,
-        state_dir=tmp_path / "state",
-        kotd=dict(KOTD_PATCHES),
-    )
+    return target, d
+
+
+def sync_in_subprocess(repo: str, mode: str, state_dir: str) -> None:
+    """Entry point for ``python -c``: sync the scenario at ``repo`` (kill tests)."""
+    from patchsync.gitsync import sync_target
+
+    target, d = describe(Path(repo), mode)
+    sync_target(patchset(KOTD_PATCHES, KOTD_ORDER), target, d, state_dir=Path(state_dir))

@@ -99,11 +99,13 @@ def sync_target(
     state_dir: Path,
     dry_run: bool = False,
     retain_backups: int = 10,
+    lock_wait: float = 10.0,
 ) -> SyncResult:
     """Sync one target; never raises for a target-level problem (see ``status``)."""
     result = SyncResult(target.name, target.mode, ref=target.review_ref, dry_run=dry_run)
     try:
-        with lock.hold(lock.repo_lock_path(state_dir, target.repo), what=f"sync {target.name}"):
+        lock_path = lock.repo_lock_path(state_dir, target.repo)
+        with lock.hold(lock_path, wait=lock_wait, what=f"sync {target.name}"):
             _sync(
                 patchset=patchset,
                 target=target,

@@ -1,0 +1,203 @@
+"""Conflicts, refusals, the lock and a kill: nothing half-written, ever."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from patchsync import lock
+from patchsync.gitsync import STALL_ENV, sync_target
+from patchsync.model import PatchDelta
+
+from .conftest import REPO_ROOT
+from .gittarget import all_refs, git, make_patch, object_files, ref, snapshot, source_lines
+from .syncscenario import BASE_FILES, C_P03, KOTD_ORDER, TREE_PATCHES, Scenario, build
+
+REVIEW = "refs/heads/patchsync/lucid-ec2"
+
+
+def _with_delta(sc: Scenario, delta: PatchDelta, *, order: list[str] | None = None) -> Scenario:
+    patches = [p for p in sc.drift.patches if p.name != delta.name] + [delta]
+    drift = replace(sc.drift, patches=tuple(patches), kotd_order=tuple(order or sc.drift.kotd_order))
+    return replace(sc, drift=drift)
+
+
+def _repo_files(repo: Path) -> list[str]:
+    """Every file of the repository except its objects: refs, locks, temp files."""
+    gitdir = Path(git(repo, "rev-parse", "--path-format=absolute", "--git-dir").strip())
+    return sorted(str(p.relative_to(gitdir)) for p in gitdir.rglob("*") if p.is_file() and "objects" not in p.parts)
+
+
+def _assert_nothing_written(sc: Scenario, refs_before: str, objects_before: list[str]) -> None:
+    assert all_refs(sc.repo) == refs_before
+    assert object_files(sc.repo) == objects_before
+    # The quarantine is gone too.
+    assert not [p for p in (sc.state_dir / "tmp").rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("mode", ["released", "development"])
+def test_patch_that_does_not_apply_is_a_conflict(tmp_path: Path, mode: str) -> None:
+    sc = build(tmp_path, mode)
+    bad = make_patch({"src/g.c": (source_lines("q"), source_lines("q").replace("q line 7", "q seven"))})
+    sc = _with_delta(sc, PatchDelta("xen3-p09.diff", "added", None, bad), order=[*KOTD_ORDER, "xen3-p09.diff"])
+    sc = replace(sc, patchset=replace(sc.patchset, files={**sc.patchset.files, "patches.xen/xen3-p09.diff": bad}))
+    refs_before, objects_before = all_refs(sc.repo), object_files(sc.repo)
+
+    result = sync_target(sc.patchset, sc.target, sc.drift, state_dir=sc.state_dir)
+
+    assert result.status == "conflict"
+    (conflict,) = result.conflicts
+    assert conflict.patch == "xen3-p09.diff"
+    assert conflict.commit is None
+    assert conflict.files == ("src/g.c",)
+    assert conflict.message == "src/g.c: hunk #1 (@@ -4,7 +4,7 @@) does not apply"
+    assert result.to_json()["conflicts"] == [
+        {"patch": "xen3-p09.diff", "commit": None, "files": ["src/g.c"], "message": conflict.message}
+    ]
+    assert result.commits == []
+    _assert_nothing_written(sc, refs_before, objects_before)
+
+
+def test_replayed_commit_that_conflicts_names_the_commit(tmp_path: Path) -> None:
+    sc = build(tmp_path, "development")
+    # The new p03 changes the line p04 changes: p04's commit no longer replays.
+    new = make_patch({"src/c.c": (BASE_FILES["src/c.c"], C_P03.replace("c line 50\n", "c line 50 by p03\n"))})
+    sc = _with_delta(sc, PatchDelta("xen3-p03.diff", "modified", TREE_PATCHES["xen3-p03.diff"], new))
+    sc = replace(sc, drift=replace(sc.drift, patches=tuple(p for p in sc.drift.patches if p.name != "xen3-p04.diff")))
+    refs_before, objects_before = all_refs(sc.repo), object_files(sc.repo)
+
+    result = sync_target(sc.patchset, sc.target, sc.drift, state_dir=sc.state_dir)
+
+    assert result.status == "conflict"
+    (conflict,) = result.conflicts
+    assert conflict.commit == sc.commits["xen3-p04.diff"]
+    assert conflict.files == ("src/c.c",)
+    _assert_nothing_written(sc, refs_before, objects_before)
+
+
+@pytest.mark.allow_error_log
+def test_development_refuses_merges(tmp_path: Path) -> None:
+    sc = build(tmp_path, "development")
+    git(sc.repo, "checkout", "-q", "-b", "side", sc.commits["xen3-p01.diff"])
+    (sc.repo / "side.txt").write_text("side\n")
+    git(sc.repo, "add", "side.txt")
+    git(sc.repo, "commit", "-q", "-m", "side")
+    git(sc.repo, "checkout", "-q", "ec2")
+    git(sc.repo, "merge", "-q", "--no-edit", "side")
+    merge = git(sc.repo, "rev-parse", "HEAD").strip()
+    sc = replace(sc, drift=replace(sc.drift, branch_commit=merge))
+    result = sync_target(sc.patchset, sc.target, sc.drift, state_dir=sc.state_dir)
+    assert result.status == "error"
+    assert result.error == (
+        f"{sc.repo}: v2.6.32..ec2 has merge commits ({merge[:12]}); development mode needs a linear range"
+    )
+    assert ref(sc.repo, REVIEW) is None
+
+
+@pytest.mark.allow_error_log
+def test_development_refuses_two_commits_on_one_patch(tmp_path: Path) -> None:
+    sc = build(tmp_path, "development")
+    path = sc.repo / "debian.ec2/patches/xen3-p02.diff"
+    path.write_bytes(path.read_bytes() + b"\n")
+    git(sc.repo, "commit", "-q", "-am", "touch p02 again")
+    head = git(sc.repo, "rev-parse", "HEAD").strip()
+    sc = replace(sc, drift=replace(sc.drift, branch_commit=head))
+    result = sync_target(sc.patchset, sc.target, sc.drift, state_dir=sc.state_dir)
+    assert result.status == "error"
+    assert result.error == (
+        f"{sc.repo}: several commits in v2.6.32..ec2 touch xen3-p02.diff "
+        f"({sc.commits['xen3-p02.diff'][:12]}, {head[:12]}); development mode needs one commit per patch"
+    )
+
+
+@pytest.mark.allow_error_log
+def test_branch_moved_since_compare(tmp_path: Path) -> None:
+    sc = build(tmp_path, "released")
+    git(sc.repo, "commit", "-q", "--allow-empty", "-m", "new work")
+    result = sync_target(sc.patchset, sc.target, sc.drift, state_dir=sc.state_dir)
+    assert result.status == "error"
+    assert result.error == f"{sc.repo}: branch ec2 moved during the run; run sync again"
+
+
+@pytest.mark.allow_error_log
+def test_concurrent_sync_waits_then_fails_clearly(tmp_path: Path) -> None:
+    sc = build(tmp_path, "released")
+    path = lock.repo_lock_path(sc.state_dir, sc.repo)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+                import sys
+                from patchsync import lock
+                with lock.hold({str(path)!r}, what="sync other"):
+                    print("held", flush=True)
+                    sys.stdin.read()
+            """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        result = sync_target(sc.patchset, sc.target, sc.drift, state_dir=sc.state_dir, lock_wait=0.2)
+        assert result.status == "error"
+        assert result.error == f"{path}: held by pid {holder.pid} sync other; waited 0.2 s"
+        assert ref(sc.repo, REVIEW) is None
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(10)
+    assert sync_target(sc.patchset, sc.target, sc.drift, state_dir=sc.state_dir).status == "updated"
+
+
+@pytest.mark.parametrize("stage", ["before-migrate", "before-refs"])
+def test_kill_mid_sync_then_clean_rerun(tmp_path: Path, stage: str) -> None:
+    sc = build(tmp_path, "development")
+    before = snapshot(sc.repo)
+    refs_before = all_refs(sc.repo)
+    files_before = _repo_files(sc.repo)
+    stall = tmp_path / "stalled"
+    env = dict(os.environ, **{STALL_ENV: f"{stall}:{stage}"})
+    code = (
+        "from tests.syncscenario import sync_in_subprocess; "
+        f"sync_in_subprocess({str(sc.repo)!r}, 'development', {str(sc.state_dir)!r})"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, env=env)
+    try:
+        # Wait for the stall point (the child writes the file, then sleeps).
+        for _ in range(600):
+            if stall.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert stall.read_text() == stage
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
+    # No ref moved, no lock or temporary file left in the repository.
+    assert all_refs(sc.repo) == refs_before
+    assert _repo_files(sc.repo) == files_before
+    assert snapshot(sc.repo) == before
+    assert git(sc.repo, "fsck", "--no-dangling") == ""
+    # The quarantine a killed run leaves lives in state.dir; the rerun clears it.
+    assert list((sc.state_dir / "tmp").rglob("quarantine-*"))
+
+    result = sync_target(sc.patchset, sc.target, sc.drift, state_dir=sc.state_dir)
+
+    assert result.status == "updated"
+    assert git(sc.repo, "rev-parse", f"{REVIEW}^{{tree}}").strip() == sc.expected(tmp_path / "oracle")
+    assert not list((sc.state_dir / "tmp").rglob("quarantine-*"))
+    leftovers = [f for f in _repo_files(sc.repo) if f.endswith(".lock") or "tmp" in f]
+    assert leftovers == []
