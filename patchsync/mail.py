@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -99,7 +100,7 @@ def send(
             if report.username:
                 assert secret is not None
                 smtp.login(report.username, secret)
-            refused = smtp.sendmail(sender, to, message)
+            refused = smtp.sendmail(sender, to, _crlf(message))
     except smtplib.SMTPAuthenticationError as exc:
         raise MailError(f"login as {report.username!r} refused: {_smtp_text(exc)}", where=where) from None
     except smtplib.SMTPRecipientsRefused as exc:
@@ -112,6 +113,11 @@ def send(
         # Some recipients got it: the mail counts as sent (resending would
         # duplicate it for the others), the rest is worth a warning.
         log.warning("%s: recipients refused: %s", where, ", ".join(sorted(refused)))
+
+
+def _crlf(message: bytes) -> bytes:
+    """SMTP lines end in CRLF (RFC 5321, 2.3.8); smtplib leaves bytes as they are."""
+    return re.sub(rb"\r?\n", b"\r\n", message)
 
 
 def _smtp_text(exc: smtplib.SMTPResponseException) -> str:

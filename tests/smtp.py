@@ -30,7 +30,8 @@ class Received:
 
     @property
     def message(self) -> EmailMessage:
-        msg = email.message_from_bytes(self.data, policy=email.policy.default)
+        # As a mail reader sees it: CRLF line ends become newlines.
+        msg = email.message_from_bytes(self.data.replace(b"\r\n", b"\n"), policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
         return msg
 

@@ -9,6 +9,7 @@ the thread.
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import json
 import re
@@ -35,6 +36,13 @@ SUBJECT_ERROR_CHARS = 100
 _SUBJECT_STATUSES = tuple(s for s in STATUSES if s not in ("unchanged", "held"))
 
 _FALLBACK_DOMAIN = "patchsync.invalid"
+
+#: Fold and encode only past RFC 5322's hard limit of 998 characters: at
+#: the default 78 the stdlib folds a long Subject right after the colon
+#: (readers then show a leading space) and sends any body with a long
+#: line, such as a commit subject, as quoted-printable, which is unreadable
+#: in a raw mailbox.
+POLICY = email.policy.default.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -273,7 +281,7 @@ def render(
     domain = mail_domain(sender)
     msgid = message_id(key, domain)
     subj = subject(result, package)
-    msg = EmailMessage()
+    msg = EmailMessage(policy=POLICY)
     msg["Subject"] = subj
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)

@@ -1,0 +1,314 @@
+"""One cycle: fetch, check and sync every target, record the run, mail the report.
+
+What ``patchsync sync``, the systemd timer and every daemon tick run.  A
+cycle holds the cycle lock in ``state.dir`` from start to end, so a manual
+run and the daemon never interleave; a second process waits briefly, then
+fails naming the holder.  A target that fails is logged and reported, and
+the other targets go on.  Every step is crash-safe on its own (refs are
+written atomically by sync, the database in transactions, a mail stays in
+the outbox until the server took it), which is what lets the daemon stop a
+cycle between steps, or kill it outright, without leaving anything
+half-written.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from . import lock
+from .config import Config, TargetConfig
+from .errors import PatchsyncError
+from .model import PatchSet, SourceInfo, TargetDrift
+from .report import mail as mailreport
+from .runs import Commit, Conflict, CycleResult, PatchLine, TargetRun, TargetStatus, utcnow
+from .state import KEY_LAST_SEEN, KEY_LAST_SYNCED, State
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CYCLE_LOCK_WAIT", "CycleResult", "run_cycle"]
+
+#: Seconds a second process waits for the cycle lock before giving up and
+#: naming the holder (issue 5, section 1: "waits briefly").
+CYCLE_LOCK_WAIT = 10.0
+
+StopFlag = Callable[[], bool]
+
+
+class Stopped(PatchsyncError):
+    """The cycle was asked to stop (SIGTERM) and stopped between steps."""
+
+
+# The pipeline's steps, looked up at call time so importing this module
+# stays cheap (``patchsync history`` never loads git or HTTP code).
+def _step(module: str, name: str) -> Any:
+    return getattr(importlib.import_module(module), name)
+
+
+def _obtain(config: Config, src_rpm: str | None, allow_backwards: bool) -> PatchSet:
+    patchset: PatchSet = _step("patchsync.source", "obtain")(config, src_rpm=src_rpm, allow_backwards=allow_backwards)
+    return patchset
+
+
+def _compare(patchset: PatchSet, target: TargetConfig, symbols: tuple[str, ...]) -> TargetDrift:
+    drift: TargetDrift = _step("patchsync.compare", "compare_target")(patchset, target, symbols)
+    return drift
+
+
+def _sync(patchset: PatchSet, target: TargetConfig, drift: TargetDrift, state_dir: Path, dry_run: bool) -> Any:
+    return _step("patchsync.gitsync", "sync_target")(patchset, target, drift, state_dir=state_dir, dry_run=dry_run)
+
+
+def _housekeeping(config: Config, targets: tuple[TargetConfig, ...]) -> None:
+    from .housekeeping import prune
+
+    prune(config, targets)
+
+
+def run_cycle(
+    config: Config,
+    *,
+    trigger: str,
+    target: str | None = None,
+    src_rpm: str | None = None,
+    sync: bool = True,
+    dry_run: bool = False,
+    mail: bool = True,
+    allow_backwards: bool = False,
+    lock_wait: float = CYCLE_LOCK_WAIT,
+    stop: StopFlag | None = None,
+) -> CycleResult:
+    """Run one cycle under the cycle lock and return what it did.
+
+    Raises :class:`~patchsync.errors.LockError` when another cycle holds the
+    lock past ``lock_wait`` and :class:`Stopped` when ``stop()`` turned true
+    between steps; every other failure is recorded in the result.
+    """
+    targets = (config.target(target),) if target else config.targets
+    state_dir = Path(config.state.dir)
+    cycle_lock = lock.hold(lock.cycle_lock_path(state_dir), wait=lock_wait, what=f"{trigger} cycle")
+    with cycle_lock, State(state_dir) as state:
+        started = utcnow()
+        run_id = state.begin_run(trigger, started)
+        log.info("cycle #%d started (%s)", run_id, trigger)
+        try:
+            result = _run_steps(
+                config,
+                state,
+                targets,
+                trigger=trigger,
+                started=started,
+                src_rpm=src_rpm,
+                sync=sync,
+                dry_run=dry_run,
+                allow_backwards=allow_backwards,
+                stop=stop or (lambda: False),
+            )
+        except Stopped as exc:
+            result = CycleResult(
+                trigger=trigger, started=started, finished=utcnow(), source=None, error=str(exc), synced=sync
+            )
+            state.finish_run(run_id, _with(result, run_id=run_id, mail="disabled"))
+            raise
+        result = _with(result, run_id=run_id)
+        report = _render(config, state, result)
+        result = _with(result, mail=_mail_state(config, result, mail=mail, dry_run=dry_run))
+        state.finish_run(run_id, result, report.as_bytes() if report else None)
+        if result.mail == "pending" and report is not None:
+            result = _with(result, mail=_deliver(config, state, result, report))
+            state.set_run_mail(run_id, result.mail)
+        elif mail and config.report is not None and not dry_run:
+            # Nothing new to say, but mails a dead server left behind
+            # are retried every cycle.
+            _flush(config, state)
+        log.info("cycle #%d finished: %s (mail: %s)", run_id, result.result, result.mail)
+        return result
+
+
+def _with(result: CycleResult, **changes: Any) -> CycleResult:
+    return replace(result, **changes)
+
+
+def _run_steps(
+    config: Config,
+    state: State,
+    targets: tuple[TargetConfig, ...],
+    *,
+    trigger: str,
+    started: Any,
+    src_rpm: str | None,
+    sync: bool,
+    dry_run: bool,
+    allow_backwards: bool,
+    stop: StopFlag,
+) -> CycleResult:
+    def done(source: SourceInfo | None, runs: list[TargetRun], error: str = "") -> CycleResult:
+        return CycleResult(
+            trigger=trigger,
+            started=started,
+            finished=utcnow(),
+            source=source,
+            targets=tuple(runs),
+            error=error,
+            synced=sync,
+            dry_run=dry_run,
+        )
+
+    try:
+        patchset = _obtain(config, src_rpm, allow_backwards)
+    except PatchsyncError as exc:
+        log.error("%s", exc)
+        return done(None, [], str(exc))
+    except Exception as exc:
+        # As for a target below: record and report a bug, keep the daemon.
+        log.exception("fetching the KOTD: internal error")
+        return done(None, [], f"internal error: {type(exc).__name__}: {exc}")
+    source = patchset.source
+    state.put(KEY_LAST_SEEN, source.to_json())
+    runs: list[TargetRun] = []
+    for tconf in targets:
+        if stop():
+            raise Stopped(f"stopped before target {tconf.name!r}")
+        runs.append(_one_target(config, patchset, tconf, sync=sync, dry_run=dry_run))
+    if sync and not dry_run:
+        if all(r.status in ("updated", "up-to-date") for r in runs):
+            state.put(KEY_LAST_SYNCED, source.to_json())
+        if stop():
+            raise Stopped("stopped before housekeeping")
+        try:
+            _housekeeping(config, targets)
+        except PatchsyncError as exc:
+            # Pruning old caches is never worth failing a cycle over.
+            log.warning("housekeeping: %s", exc)
+    return done(source, runs)
+
+
+def _one_target(config: Config, patchset: PatchSet, tconf: TargetConfig, *, sync: bool, dry_run: bool) -> TargetRun:
+    try:
+        drift = _compare(patchset, tconf, config.source.series_symbols)
+        if not sync:
+            return _from_drift(drift, "in-sync" if drift.in_sync else "drift")
+        outcome = _sync(patchset, tconf, drift, Path(config.state.dir), dry_run)
+        return _from_sync(drift, outcome.to_json())
+    except PatchsyncError as exc:
+        log.error("target %s: %s", tconf.name, exc)
+        return TargetRun(name=tconf.name, mode=tconf.mode, status="error", ref=tconf.review_ref, error=str(exc))
+    except Exception as exc:
+        # A bug hit by one target's data must not cost the other targets
+        # their sync, nor the daemon its life: log the traceback, report it.
+        log.exception("target %s: internal error", tconf.name)
+        return TargetRun(
+            name=tconf.name,
+            mode=tconf.mode,
+            status="error",
+            ref=tconf.review_ref,
+            error=f"internal error: {type(exc).__name__}: {exc}",
+        )
+
+
+def _from_drift(drift: TargetDrift, status: TargetStatus) -> TargetRun:
+    return TargetRun(
+        name=drift.target,
+        mode=drift.mode,
+        status=status,
+        counts=drift.counts,
+        patches=tuple(PatchLine(p.name, p.status, p.previous_name) for p in drift.patches if p.status != "unchanged"),
+        order_changes=tuple(drift.order_changes),
+        warnings=tuple(drift.warnings),
+        head=drift.branch_commit,
+        interdiffs=_interdiffs(drift),
+    )
+
+
+def _interdiffs(drift: TargetDrift) -> dict[str, str]:
+    """The mail attachment text per changed patch.
+
+    An added patch has no interdiff: the patch itself is what changes, so
+    it is attached whole (decoded losslessly; the renderer restores bytes).
+    """
+    found: dict[str, str] = {}
+    for p in drift.patches:
+        if p.status == "unchanged":
+            continue
+        if p.interdiff:
+            found[p.name] = p.interdiff
+        elif p.status == "added" and p.new:
+            found[p.name] = p.new.decode("utf-8", "surrogateescape")
+    return found
+
+
+_SYNC_STATUSES: Mapping[str, TargetStatus] = {
+    "updated": "updated",
+    "up-to-date": "up-to-date",
+    "conflict": "conflict",
+    "error": "error",
+}
+
+
+def _from_sync(drift: TargetDrift, data: Mapping[str, Any]) -> TargetRun:
+    base = _from_drift(drift, _SYNC_STATUSES.get(str(data.get("status")), "error"))
+    return replace(
+        base,
+        ref=str(data.get("ref") or ""),
+        head=str(data.get("head") or ""),
+        commits=tuple(
+            Commit(str(c["sha"]), str(c["subject"]), tuple(c.get("patches", ()))) for c in data.get("commits", ())
+        ),
+        conflicts=tuple(
+            Conflict(c.get("patch"), c.get("commit"), tuple(c.get("files", ())), str(c.get("message", "")))
+            for c in data.get("conflicts", ())
+        ),
+        error=str(data.get("error") or ""),
+    )
+
+
+# -- the report ---------------------------------------------------------------
+
+
+def _render(config: Config, state: State, result: CycleResult) -> mailreport.Report:
+    report_conf = config.report
+    return mailreport.render(
+        result,
+        package=config.source.package,
+        sender=report_conf.from_ if report_conf else "patchsync@localhost",
+        recipients=report_conf.to if report_conf else (),
+        previous={t.name: state.previous_message_id(t.name) for t in result.targets},
+    )
+
+
+def _mail_state(config: Config, result: CycleResult, *, mail: bool, dry_run: bool) -> str:
+    if config.report is None or not mail or dry_run:
+        return "disabled"
+    if config.report.only_on_change and not result.noteworthy:
+        return "quiet"
+    return "pending"
+
+
+def _deliver(config: Config, state: State, result: CycleResult, report: mailreport.Report) -> str:
+    assert config.report is not None
+    mail_id = state.queue_mail(
+        run_id=result.run_id,
+        dedup_key=report.dedup_key,
+        message_id=report.message_id,
+        targets=report.targets,
+        subject=report.subject,
+        message=report.as_bytes(),
+        created=result.finished,
+    )
+    if mail_id is None:
+        log.info("report %r was mailed before; not sending it again", report.subject)
+        _flush(config, state)
+        return "duplicate"
+    _flush(config, state)
+    return "sent" if all(m.id != mail_id for m in state.unsent()) else "queued"
+
+
+def _flush(config: Config, state: State) -> None:
+    from .mail import flush_outbox
+
+    assert config.report is not None
+    flush_outbox(state, config.report)

@@ -1,0 +1,341 @@
+"""One cycle: history, the mail and its dedup, the outbox retry, failing targets, the lock.
+
+The targets are real git repositories compared by the real compare step;
+the KOTD patch set is handed to the cycle directly (what the source step
+returns for a local src.rpm), so these tests are about the cycle itself.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from patchsync import config as configmod
+from patchsync import cycle, lock
+from patchsync.config import Config, TargetConfig
+from patchsync.errors import GitError, LockError, SourceError
+from patchsync.model import PatchSet, SourceInfo, TargetDrift
+from patchsync.state import State
+from tests import gittree
+from tests.smtp import SmtpServer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_patch(path: str, old: str, new: str, subject: str = "xen: fix") -> bytes:
+    return (
+        f"From: SUSE <kernel@suse.de>\nSubject: {subject}\n\n---\n"
+        f"--- a/{path}\n+++ b/{path}\n@@ -1,3 +1,3 @@\n ctx1\n-{old}\n+{new}\n ctx2\n"
+    ).encode()
+
+
+PATCH_A = make_patch("arch/x86/a.c", "a1", "a2")
+PATCH_A2 = make_patch("arch/x86/a.c", "a1", "a3")
+PATCH_B = make_patch("drivers/xen/b.c", "b1", "b2")
+PATCH_C = make_patch("drivers/xen/c.c", "c1", "c2")
+
+SERIES_CONF = b"\t+xen\tpatches.xen/xen3-a.diff\n\t+xen\tpatches.xen/xen3-b.diff\n\t+xen\tpatches.xen/xen3-c.diff\n"
+
+
+def kotd(release: str = "0.0.3.bbbb222", sha: str = "5" * 64) -> PatchSet:
+    source = SourceInfo(
+        url=f"http://127.0.0.1/src/kernel-source-2.6.32.10-{release}.src.rpm",
+        file=f"kernel-source-2.6.32.10-{release}.src.rpm",
+        version="2.6.32.10",
+        release=release,
+        tarball="patches.xen.tar.bz2",
+        tarball_sha256=sha,
+    )
+    files = {
+        "patches.xen/xen3-a.diff": PATCH_A2,
+        "patches.xen/xen3-b.diff": PATCH_B,
+        "patches.xen/xen3-c.diff": PATCH_C,
+    }
+    return PatchSet(source=source, top="patches.xen", files=files, series_conf=SERIES_CONF)
+
+
+def make_tree(repo: Path, patches: dict[str, bytes]) -> str:
+    gittree.init(repo)
+    gittree.commit_files(repo, {"Makefile": b"all:\n"}, "base", branch="ec2")
+    return gittree.commit_files(
+        repo, {f"debian.ec2/patches/{n}": d for n, d in patches.items()}, "UBUNTU: [Xen] patches", branch="ec2"
+    )
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Env:
+    config: Config
+    repo: Path
+    smtp: SmtpServer
+
+
+@pytest.fixture
+def env(tmp_path: Path, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Env:
+    repo = tmp_path / "lucid"
+    make_tree(repo, {"xen3-a.diff": PATCH_A, "xen3-b.diff": PATCH_B})
+    config = configmod.parse(
+        {
+            "source": {"url": "http://127.0.0.1/src/"},
+            "state": {"dir": str(tmp_path / "state")},
+            "target": [{"name": "lucid-ec2", "repo": str(repo), "branch": "ec2"}],
+            "report": {
+                "smtp_host": "127.0.0.1",
+                "smtp_port": smtp.port,
+                "from": "patchsync@example.org",
+                "to": ["kernel-team@example.org"],
+            },
+        },
+        str(tmp_path / "patchsync.toml"),
+    )
+    monkeypatch.setattr(cycle, "_obtain", lambda config, src_rpm, allow_backwards: kotd())
+    return Env(config, repo, smtp)
+
+
+def test_check_cycle_records_the_run_and_mails_the_drift(env: Env) -> None:
+    env.smtp.start()
+    result = cycle.run_cycle(env.config, trigger="manual", sync=False)
+    assert [(t.name, t.status) for t in result.targets] == [("lucid-ec2", "drift")]
+    assert result.mail == "sent"
+    assert result.exit_code == 1
+    (got,) = env.smtp.received
+    msg = got.message
+    assert msg["Subject"] == "[patchsync] kernel-source 2.6.32.10-0.0.3.bbbb222: 1 modified, 1 added"
+    assert got.rcpt_tos == ["kernel-team@example.org"]
+    body = msg.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "  modified  xen3-a.diff\n  added     xen3-c.diff\n" in text
+    assert f"Run:      #{result.run_id} manual," in text
+    attached = [(p.get_filename(), p.get_content_type(), p.get_content()) for p in msg.iter_attachments()]
+    assert attached == [
+        (
+            "xen3-a.diff.diff",
+            "text/x-diff",
+            "--- a/arch/x86/a.c\n+++ b/arch/x86/a.c\n@@ -1,3 +1,3 @@\n ctx1\n-a2\n+a3\n ctx2\n",
+        ),
+        # An added patch has no interdiff: the patch itself is attached.
+        ("xen3-c.diff.diff", "text/x-diff", PATCH_C.decode()),
+    ]
+    with State(env.config.state.dir) as state:
+        (row,) = state.runs()
+        assert (row.id, row.trigger, row.result, row.mail) == (result.run_id, "manual", "drift", "sent")
+        assert state.last_seen() == kotd().source
+        assert state.last_report() == (result.run_id, got.data.replace(b"\r\n", b"\n"))
+
+
+def test_the_same_report_is_never_mailed_twice(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.smtp.start()
+    assert cycle.run_cycle(env.config, trigger="manual", sync=False).mail == "sent"
+    assert cycle.run_cycle(env.config, trigger="manual", sync=False).mail == "duplicate"
+    # A KOTD rebuilt with a new release but the same tarball: no news.
+    monkeypatch.setattr(cycle, "_obtain", lambda *a: kotd(release="0.0.4.cccc333"))
+    assert cycle.run_cycle(env.config, trigger="manual", sync=False).mail == "duplicate"
+    assert len(env.smtp.received) == 1
+    # A new tarball is news.
+    monkeypatch.setattr(cycle, "_obtain", lambda *a: kotd(release="0.0.5.dddd444", sha="6" * 64))
+    assert cycle.run_cycle(env.config, trigger="manual", sync=False).mail == "sent"
+    assert len(env.smtp.received) == 2
+    first, second = (r.message for r in env.smtp.received)
+    assert second["In-Reply-To"] == first["Message-ID"]
+
+
+def test_mail_waits_in_the_outbox_while_smtp_is_down(env: Env) -> None:
+    first = cycle.run_cycle(env.config, trigger="manual", sync=False)
+    assert first.mail == "queued"
+    assert env.smtp.received == []
+    env.smtp.start()
+    # Nothing new to report, but the queued mail goes out now, once.
+    assert cycle.run_cycle(env.config, trigger="manual", sync=False).mail == "duplicate"
+    assert len(env.smtp.received) == 1
+    assert cycle.run_cycle(env.config, trigger="manual", sync=False).mail == "duplicate"
+    assert len(env.smtp.received) == 1
+    with State(env.config.state.dir) as state:
+        assert state.unsent() == []
+
+
+def test_nothing_to_report_sends_nothing(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.smtp.start()
+    in_sync = replace(kotd(), files={"patches.xen/xen3-a.diff": PATCH_A, "patches.xen/xen3-b.diff": PATCH_B})
+    monkeypatch.setattr(cycle, "_obtain", lambda *a: in_sync)
+    result = cycle.run_cycle(env.config, trigger="manual", sync=False)
+    assert [t.status for t in result.targets] == ["in-sync"]
+    assert (result.mail, result.exit_code) == ("quiet", 0)
+    assert env.smtp.received == []
+
+
+@pytest.mark.allow_error_log
+def test_a_failing_target_is_reported_and_the_others_go_on(env: Env, tmp_path: Path) -> None:
+    env.smtp.start()
+    broken = TargetConfig(name="broken", repo=str(tmp_path / "nowhere"), branch="ec2")
+    config = replace(env.config, targets=(broken, *env.config.targets))
+    result = cycle.run_cycle(config, trigger="manual", sync=False)
+    assert [(t.name, t.status) for t in result.targets] == [("broken", "error"), ("lucid-ec2", "drift")]
+    assert str(tmp_path / "nowhere") in result.targets[0].error
+    assert result.exit_code == 2
+    (got,) = env.smtp.received
+    assert got.message["Subject"].startswith(
+        "[patchsync] kernel-source 2.6.32.10-0.0.3.bbbb222: 1 target with drift, 1 error (broken: "
+    )
+
+
+@pytest.mark.allow_error_log
+def test_a_failed_fetch_is_recorded_and_mailed(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.smtp.start()
+
+    def down(*args: Any) -> PatchSet:
+        raise SourceError("HTTP 503 Service Unavailable", where="http://127.0.0.1/src/")
+
+    monkeypatch.setattr(cycle, "_obtain", down)
+    result = cycle.run_cycle(env.config, trigger="daemon")
+    assert (result.error, result.exit_code, result.mail) == (
+        "http://127.0.0.1/src/: HTTP 503 Service Unavailable",
+        2,
+        "sent",
+    )
+    (got,) = env.smtp.received
+    assert (
+        got.message["Subject"]
+        == "[patchsync] kernel-source: error: http://127.0.0.1/src/: HTTP 503 Service Unavailable"
+    )
+    with State(env.config.state.dir) as state:
+        (row,) = state.runs()
+        assert (row.result, row.error, row.source) == ("error", result.error, None)
+
+
+def test_sync_cycle_uses_the_sync_result(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.smtp.start()
+
+    @dataclass
+    class FakeSync:
+        drift: TargetDrift
+
+        def to_json(self) -> dict[str, Any]:
+            return {
+                "status": "updated",
+                "ref": "refs/heads/patchsync/lucid-ec2",
+                "head": "f" * 40,
+                "commits": [
+                    {"sha": "e" * 40, "subject": "UBUNTU: [Xen] xen3-a.diff: update", "patches": ["xen3-a.diff"]}
+                ],
+                "conflicts": [],
+                "error": None,
+            }
+
+    seen: list[bool] = []
+
+    def fake_sync(patchset: PatchSet, target: TargetConfig, drift: TargetDrift, state_dir: Path, dry_run: bool) -> Any:
+        seen.append(dry_run)
+        return FakeSync(drift)
+
+    monkeypatch.setattr(cycle, "_sync", fake_sync)
+    result = cycle.run_cycle(env.config, trigger="manual")
+    (target,) = result.targets
+    assert (target.status, target.head, [c.sha for c in target.commits]) == ("updated", "f" * 40, ["e" * 40])
+    assert result.exit_code == 0
+    assert seen == [False]
+    body = env.smtp.received[0].message.get_body(("plain",))
+    assert body is not None
+    assert "  commits:\n    eeeeeeeeeeee UBUNTU: [Xen] xen3-a.diff: update\n" in body.get_content()
+    with State(env.config.state.dir) as state:
+        assert state.last_synced() == kotd().source
+    # --dry-run: nothing mailed, nothing marked as synced.
+    dry = cycle.run_cycle(env.config, trigger="manual", dry_run=True)
+    assert (dry.dry_run, dry.mail, seen) == (True, "disabled", [False, True])
+    assert len(env.smtp.received) == 1
+
+
+def test_a_second_cycle_waits_then_names_the_holder(env: Env) -> None:
+    path = lock.cycle_lock_path(env.config.state.dir)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+                import sys
+                from patchsync import lock
+                with lock.hold({str(path)!r}, what="daemon cycle"):
+                    print("held", flush=True)
+                    sys.stdin.read()
+            """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(LockError) as info:
+            cycle.run_cycle(env.config, trigger="manual", sync=False, lock_wait=0.3)
+        assert str(info.value) == f"{path}: held by pid {holder.pid} daemon cycle; waited 0.3 s"
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(10)
+    with State(env.config.state.dir) as state:
+        assert state.runs() == []
+
+
+def test_stop_flag_stops_between_targets(env: Env) -> None:
+    with pytest.raises(cycle.Stopped, match="stopped before target 'lucid-ec2'"):
+        cycle.run_cycle(env.config, trigger="daemon", sync=False, stop=lambda: True)
+    with State(env.config.state.dir) as state:
+        (row,) = state.runs()
+        assert (row.result, row.error) == ("error", "stopped before target 'lucid-ec2'")
+    assert env.smtp.received == []
+
+
+def test_housekeeping_keeps_the_newest_backups_and_srpms(tmp_path: Path) -> None:
+    from patchsync import housekeeping
+
+    repo = tmp_path / "repo"
+    head = make_tree(repo, {"xen3-a.diff": PATCH_A})
+    stamps = ["20261120T000000Z", "20261121T000000Z", "20261122T000000Z", "20261123T000000Z"]
+    for stamp in stamps:
+        gittree.git(repo, "update-ref", f"refs/patchsync/backup/lucid-ec2/{stamp}", head)
+    gittree.git(repo, "update-ref", "refs/patchsync/backup/other/20261101T000000Z", head)
+    gittree.git(repo, "update-ref", "refs/heads/keep-me", head)
+    deleted = housekeeping.prune_backups(str(repo), "lucid-ec2", 2)
+    assert deleted == [f"refs/patchsync/backup/lucid-ec2/{s}" for s in reversed(stamps[:2])]
+    refs = gittree.git(repo, "for-each-ref", "--format=%(refname)").split()
+    assert refs == [
+        "refs/heads/ec2",
+        "refs/heads/keep-me",
+        "refs/patchsync/backup/lucid-ec2/20261122T000000Z",
+        "refs/patchsync/backup/lucid-ec2/20261123T000000Z",
+        "refs/patchsync/backup/other/20261101T000000Z",
+    ]
+
+    srpms = tmp_path / "srpms"
+    srpms.mkdir()
+    import os
+
+    for i, name in enumerate(["k-1.src.rpm", "k-2.src.rpm", "k-3.src.rpm", "notes.txt"]):
+        (srpms / name).write_bytes(b"x")
+        os.utime(srpms / name, ns=(i * 10**9, i * 10**9))
+    assert housekeeping.prune_srpms(srpms, 2) == [srpms / "k-1.src.rpm"]
+    assert sorted(p.name for p in srpms.iterdir()) == ["k-2.src.rpm", "k-3.src.rpm", "notes.txt"]
+
+
+def test_housekeeping_failure_names_the_repository(tmp_path: Path) -> None:
+    from patchsync import housekeeping
+
+    with pytest.raises(GitError, match=str(tmp_path)):
+        housekeeping.prune_backups(str(tmp_path), "lucid-ec2", 2)
