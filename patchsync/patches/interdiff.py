@@ -163,27 +163,36 @@ def _interdiff_hunks(name: str, h1s: list[Hunk], h2s: list[Hunk], context: int) 
 
 
 def _align(h1s: list[Hunk], h2s: list[Hunk]) -> list[Hunk]:
-    """``h2s`` moved onto ``h1s``' line numbers where their pre-images match (see module doc)."""
-    out: list[Hunk] = []
-    delta = 0
+    """``h2s`` moved onto ``h1s``' line numbers where their pre-images match (see module doc).
+
+    A hunk with no pre-image to match (a pure insertion without context)
+    takes the offset of its nearest matched neighbour, as ``patch`` keeps
+    the offset it last found.
+    """
+    deltas: list[int | None] = []
     for h2 in h2s:
         b = h2.old_lines()
-        best_size, best_delta = 0, delta
+        best_size, best_delta, best_len = 0, 0, 0
         for h1 in h1s:
             a = h1.old_lines()
             m = difflib.SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
             if m.size > best_size:
-                best_size = m.size
+                best_size, best_len = m.size, len(a)
                 best_delta = (_first_old_line(h1) + m.a) - (_first_old_line(h2) + m.b)
-        if best_size >= min(_MIN_ANCHOR, len(b)) and best_size > 0:
-            delta = best_delta
+        deltas.append(best_delta if best_size and best_size >= min(_MIN_ANCHOR, len(b), best_len) else None)
+    known = [i for i, d in enumerate(deltas) if d is not None]
+    out: list[Hunk] = []
+    for i, h2 in enumerate(h2s):
+        delta = deltas[i]
+        if delta is None:
+            nearest = min(known, key=lambda k: (abs(k - i), k), default=None)
+            delta = deltas[nearest] if nearest is not None else 0
+        assert delta is not None
         out.append(replace(h2, old_start=h2.old_start + delta) if delta else h2)
     # Shifting must keep the hunks in order and apart, as patch requires.
     for prev, cur in itertools.pairwise(out):
         if _first_old_line(cur) < _first_old_line(prev) + prev.old_len:
             return h2s
-    if out and _first_old_line(out[0]) < 1:
-        return h2s
     return out
 
 
@@ -218,7 +227,9 @@ def _apply(original: dict[int, _Item], hunks: list[Hunk]) -> list[_Item] | None:
     """The partial original with ``hunks`` applied; context comes from the original."""
     last = max(original, default=0)
     out: list[_Item] = []
-    cur = 1
+    # A refreshed hunk may start before line 1 of the old patch's tree: the
+    # new tree has lines in front.
+    cur = min([1, *original])
     for h in sorted(hunks, key=_first_old_line):
         start = _first_old_line(h)
         if start < cur:
