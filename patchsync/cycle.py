@@ -55,18 +55,30 @@ def _obtain(config: Config, src_rpm: str | None, allow_backwards: bool) -> Patch
 
 
 def _compare(patchset: PatchSet, target: TargetConfig, symbols: tuple[str, ...]) -> TargetDrift:
-    drift: TargetDrift = _step("patchsync.compare", "compare_target")(patchset, target, symbols)
-    return drift
+    from .compare import compare_target
+
+    return compare_target(patchset, target, symbols)
 
 
-def _sync(patchset: PatchSet, target: TargetConfig, drift: TargetDrift, state_dir: Path, dry_run: bool) -> Any:
-    return _step("patchsync.gitsync", "sync_target")(patchset, target, drift, state_dir=state_dir, dry_run=dry_run)
+def _sync(patchset: PatchSet, target: TargetConfig, drift: TargetDrift, config: Config, dry_run: bool) -> Any:
+    from .gitsync import sync_target
+
+    # sync_target prunes backups beyond retain_backups in the same ref
+    # transaction that writes a new one.
+    return sync_target(
+        patchset,
+        target,
+        drift,
+        state_dir=Path(config.state.dir),
+        dry_run=dry_run,
+        retain_backups=config.state.retain_backups,
+    )
 
 
-def _housekeeping(config: Config, targets: tuple[TargetConfig, ...]) -> None:
+def _housekeeping(config: Config) -> None:
     from .housekeeping import prune
 
-    prune(config, targets)
+    prune(config)
 
 
 def run_cycle(
@@ -180,7 +192,7 @@ def _run_steps(
         if stop():
             raise Stopped("stopped before housekeeping")
         try:
-            _housekeeping(config, targets)
+            _housekeeping(config)
         except PatchsyncError as exc:
             # Pruning old caches is never worth failing a cycle over.
             log.warning("housekeeping: %s", exc)
@@ -192,7 +204,7 @@ def _one_target(config: Config, patchset: PatchSet, tconf: TargetConfig, *, sync
         drift = _compare(patchset, tconf, config.source.series_symbols)
         if not sync:
             return _from_drift(drift, "in-sync" if drift.in_sync else "drift")
-        outcome = _sync(patchset, tconf, drift, Path(config.state.dir), dry_run)
+        outcome = _sync(patchset, tconf, drift, config, dry_run)
         return _from_sync(drift, outcome.to_json())
     except PatchsyncError as exc:
         log.error("target %s: %s", tconf.name, exc)

@@ -7,6 +7,7 @@ returns for a local src.rpm), so these tests are about the cycle itself.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -20,8 +21,8 @@ import pytest
 from patchsync import config as configmod
 from patchsync import cycle, lock
 from patchsync.config import Config, TargetConfig
-from patchsync.errors import GitError, LockError, SourceError
-from patchsync.model import PatchSet, SourceInfo, TargetDrift
+from patchsync.errors import LockError, SourceError
+from patchsync.model import PatchSet, SourceInfo
 from patchsync.state import State
 from tests import gittree
 from tests.smtp import SmtpServer
@@ -61,12 +62,28 @@ def kotd(release: str = "0.0.3.bbbb222", sha: str = "5" * 64) -> PatchSet:
     return PatchSet(source=source, top="patches.xen", files=files, series_conf=SERIES_CONF)
 
 
+BASE_FILES = {
+    "Makefile": b"all:\n",
+    "arch/x86/a.c": b"ctx1\na1\nctx2\n",
+    "drivers/xen/b.c": b"ctx1\nb1\nctx2\n",
+    "drivers/xen/c.c": b"ctx1\nc1\nctx2\n",
+}
+#: What each tree patch does to the sources (the model of a target tree).
+APPLIED = {
+    "xen3-a.diff": {"arch/x86/a.c": b"ctx1\na2\nctx2\n"},
+    "xen3-b.diff": {"drivers/xen/b.c": b"ctx1\nb2\nctx2\n"},
+}
+
+
 def make_tree(repo: Path, patches: dict[str, bytes]) -> str:
+    """base, then one commit per patch adding the patch file and applying it."""
     gittree.init(repo)
-    gittree.commit_files(repo, {"Makefile": b"all:\n"}, "base", branch="ec2")
-    return gittree.commit_files(
-        repo, {f"debian.ec2/patches/{n}": d for n, d in patches.items()}, "UBUNTU: [Xen] patches", branch="ec2"
-    )
+    head = gittree.commit_files(repo, BASE_FILES, "base", branch="ec2")
+    gittree.git(repo, "tag", "v2.6.32", head)
+    for name, data in patches.items():
+        files: dict[str, bytes | None] = {f"debian.ec2/patches/{name}": data, **APPLIED[name]}
+        head = gittree.commit_files(repo, files, f"UBUNTU: [Xen] {name}", branch="ec2")
+    return head
 
 
 @pytest.fixture
@@ -218,46 +235,48 @@ def test_a_failed_fetch_is_recorded_and_mailed(env: Env, monkeypatch: pytest.Mon
         assert (row.result, row.error, row.source) == ("error", result.error, None)
 
 
-def test_sync_cycle_uses_the_sync_result(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sync_cycle_commits_to_the_review_branch_and_mails_the_commits(env: Env) -> None:
     env.smtp.start()
-
-    @dataclass
-    class FakeSync:
-        drift: TargetDrift
-
-        def to_json(self) -> dict[str, Any]:
-            return {
-                "status": "updated",
-                "ref": "refs/heads/patchsync/lucid-ec2",
-                "head": "f" * 40,
-                "commits": [
-                    {"sha": "e" * 40, "subject": "UBUNTU: [Xen] xen3-a.diff: update", "patches": ["xen3-a.diff"]}
-                ],
-                "conflicts": [],
-                "error": None,
-            }
-
-    seen: list[bool] = []
-
-    def fake_sync(patchset: PatchSet, target: TargetConfig, drift: TargetDrift, state_dir: Path, dry_run: bool) -> Any:
-        seen.append(dry_run)
-        return FakeSync(drift)
-
-    monkeypatch.setattr(cycle, "_sync", fake_sync)
     result = cycle.run_cycle(env.config, trigger="manual")
     (target,) = result.targets
-    assert (target.status, target.head, [c.sha for c in target.commits]) == ("updated", "f" * 40, ["e" * 40])
-    assert result.exit_code == 0
-    assert seen == [False]
+    assert (target.status, result.exit_code, result.mail) == ("updated", 0, "sent")
+    review = gittree.git(env.repo, "rev-parse", "refs/heads/patchsync/lucid-ec2")
+    assert target.head == review
+    subjects = gittree.git(env.repo, "log", "--format=%s", "ec2..patchsync/lucid-ec2").splitlines()
+    assert subjects == [
+        "UBUNTU: [Xen] xen3-c.diff: add from kernel-source 2.6.32.10-0.0.3.bbbb222",
+        "UBUNTU: [Xen] xen3-a.diff: update from kernel-source 2.6.32.10-0.0.3.bbbb222",
+    ]
+    assert gittree.git(env.repo, "show", "patchsync/lucid-ec2:arch/x86/a.c") == "ctx1\na3\nctx2"
     body = env.smtp.received[0].message.get_body(("plain",))
     assert body is not None
-    assert "  commits:\n    eeeeeeeeeeee UBUNTU: [Xen] xen3-a.diff: update\n" in body.get_content()
+    shas = gittree.git(env.repo, "log", "--reverse", "--format=%H", "ec2..patchsync/lucid-ec2").splitlines()
+    assert (
+        "  commits:\n"
+        f"    {shas[0][:12]} UBUNTU: [Xen] xen3-a.diff: update from kernel-source 2.6.32.10-0.0.3.bbbb222\n"
+        f"    {shas[1][:12]} UBUNTU: [Xen] xen3-c.diff: add from kernel-source 2.6.32.10-0.0.3.bbbb222\n"
+    ) in body.get_content()
     with State(env.config.state.dir) as state:
         assert state.last_synced() == kotd().source
-    # --dry-run: nothing mailed, nothing marked as synced.
-    dry = cycle.run_cycle(env.config, trigger="manual", dry_run=True)
-    assert (dry.dry_run, dry.mail, seen) == (True, "disabled", [False, True])
+
+    # The same KOTD again: nothing to write, nothing to mail.
+    again = cycle.run_cycle(env.config, trigger="manual")
+    assert [(t.status, t.head) for t in again.targets] == [("up-to-date", review)]
+    assert (again.mail, again.exit_code) == ("quiet", 0)
     assert len(env.smtp.received) == 1
+
+
+def test_dry_run_writes_and_mails_nothing(env: Env) -> None:
+    env.smtp.start()
+    dry = cycle.run_cycle(env.config, trigger="manual", dry_run=True)
+    assert (dry.dry_run, dry.mail, [t.status for t in dry.targets]) == (True, "disabled", ["updated"])
+    assert gittree.git(env.repo, "for-each-ref", "--format=%(refname)").split() == [
+        "refs/heads/ec2",
+        "refs/tags/v2.6.32",
+    ]
+    assert env.smtp.received == []
+    with State(env.config.state.dir) as state:
+        assert state.last_synced() is None
 
 
 def test_a_second_cycle_waits_then_names_the_holder(env: Env) -> None:
@@ -302,40 +321,14 @@ def test_stop_flag_stops_between_targets(env: Env) -> None:
     assert env.smtp.received == []
 
 
-def test_housekeeping_keeps_the_newest_backups_and_srpms(tmp_path: Path) -> None:
+def test_housekeeping_keeps_the_newest_srpms_and_nothing_else(tmp_path: Path) -> None:
     from patchsync import housekeeping
-
-    repo = tmp_path / "repo"
-    head = make_tree(repo, {"xen3-a.diff": PATCH_A})
-    stamps = ["20261120T000000Z", "20261121T000000Z", "20261122T000000Z", "20261123T000000Z"]
-    for stamp in stamps:
-        gittree.git(repo, "update-ref", f"refs/patchsync/backup/lucid-ec2/{stamp}", head)
-    gittree.git(repo, "update-ref", "refs/patchsync/backup/other/20261101T000000Z", head)
-    gittree.git(repo, "update-ref", "refs/heads/keep-me", head)
-    deleted = housekeeping.prune_backups(str(repo), "lucid-ec2", 2)
-    assert deleted == [f"refs/patchsync/backup/lucid-ec2/{s}" for s in reversed(stamps[:2])]
-    refs = gittree.git(repo, "for-each-ref", "--format=%(refname)").split()
-    assert refs == [
-        "refs/heads/ec2",
-        "refs/heads/keep-me",
-        "refs/patchsync/backup/lucid-ec2/20261122T000000Z",
-        "refs/patchsync/backup/lucid-ec2/20261123T000000Z",
-        "refs/patchsync/backup/other/20261101T000000Z",
-    ]
 
     srpms = tmp_path / "srpms"
     srpms.mkdir()
-    import os
-
-    for i, name in enumerate(["k-1.src.rpm", "k-2.src.rpm", "k-3.src.rpm", "notes.txt"]):
+    for i, name in enumerate(["k-1.src.rpm", "k-2.src.rpm", "k-3.src.rpm", "notes.txt", "k-0.src.rpm.part"]):
         (srpms / name).write_bytes(b"x")
         os.utime(srpms / name, ns=(i * 10**9, i * 10**9))
     assert housekeeping.prune_srpms(srpms, 2) == [srpms / "k-1.src.rpm"]
-    assert sorted(p.name for p in srpms.iterdir()) == ["k-2.src.rpm", "k-3.src.rpm", "notes.txt"]
-
-
-def test_housekeeping_failure_names_the_repository(tmp_path: Path) -> None:
-    from patchsync import housekeeping
-
-    with pytest.raises(GitError, match=str(tmp_path)):
-        housekeeping.prune_backups(str(tmp_path), "lucid-ec2", 2)
+    assert sorted(p.name for p in srpms.iterdir()) == ["k-0.src.rpm.part", "k-2.src.rpm", "k-3.src.rpm", "notes.txt"]
+    assert housekeeping.prune_srpms(tmp_path / "missing", 2) == []
