@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "check": "check",
     "config": "configcmd",
     "fetch": "fetch",
+    "sync": "sync",
 }
 
 
