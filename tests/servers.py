@@ -182,6 +182,8 @@ class Fault:
     status: int = 500
     retry_after: str | None = None
     body: bytes = b"server error\n"
+    #: Only a request for this path uses the fault (any path when None).
+    path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -231,8 +233,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         state = self.server.state
-        fault = state.faults.pop(0) if state.faults else None
         path = unquote(urlsplit(self.path).path)
+        fault = None
+        for i, candidate in enumerate(state.faults):
+            if candidate.path is None or candidate.path == path:
+                fault = state.faults.pop(i)
+                break
         if fault is not None and fault.kind == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             self._send(fault.status, fault.body, headers)

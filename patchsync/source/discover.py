@@ -84,7 +84,7 @@ def local_path(url: str) -> Path:
 def _from_repodata(http: Http, url: str, package: str, cache_dir: Path) -> Listing | None:
     base = directory_url(url)
     # The KOTD src/ directory is itself a repository, or the src/ folder of one.
-    for repo_root in (base, urljoin(base, "..")):
+    for repo_root in dict.fromkeys((base, urljoin(base, ".."))):
         repomd_url = urljoin(repo_root, "repodata/repomd.xml")
         repomd = get_page(http, repomd_url, cache_dir)
         if repomd is None:
