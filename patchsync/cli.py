@@ -28,6 +28,10 @@ COMMANDS: dict[str, str] = {
     "config": "configcmd",
     "fetch": "fetch",
     "sync": "sync",
+    "daemon": "daemon",
+    "history": "history",
+    "status": "status",
+    "report": "report",
 }
 
 

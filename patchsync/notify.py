@@ -40,8 +40,15 @@ def notify(*assignments: str, env: Mapping[str, str] | None = None) -> bool:
     payload = "\n".join(assignments).encode()
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            # Never block: a receiver that stopped reading fills its queue,
+            # and a blocked send would wedge the scheduler thread (and the
+            # shutdown that waits for it).  A dropped datagram is harmless.
+            sock.setblocking(False)
             sock.connect(address)
-            sock.sendall(payload)
+            sock.send(payload)
+    except BlockingIOError:
+        log.debug("notify socket %s is full; dropped %r", target, payload)
+        return False
     except OSError as exc:
         # systemd going away must not take the daemon down with it.
         log.warning("cannot notify systemd at %s: %s", target, exc.strerror or exc)

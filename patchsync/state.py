@@ -283,11 +283,18 @@ class State:
                 found.setdefault(target.name, (row, target))
         return found
 
-    def last_report(self) -> tuple[int, bytes] | None:
-        """The newest run's rendered report (id, RFC 5322 bytes)."""
-        row = self._db.execute(
-            "SELECT id, report FROM runs WHERE report IS NOT NULL ORDER BY id DESC LIMIT 1"
-        ).fetchone()
+    def last_report(self) -> tuple[int | None, bytes] | None:
+        """The last report (run id, RFC 5322 bytes): the newest mail queued, else the newest run's.
+
+        A cycle with nothing new still renders its report (``only_on_change``
+        just does not send it); the one people mean by "the last report" is
+        the one that was mailed, so the outbox comes first.
+        """
+        row = self._db.execute("SELECT run_id, message FROM outbox ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            row = self._db.execute(
+                "SELECT id, report FROM runs WHERE report IS NOT NULL ORDER BY id DESC LIMIT 1"
+            ).fetchone()
         return (row[0], bytes(row[1])) if row else None
 
     # -- small named values ------------------------------------------------

@@ -7,6 +7,7 @@ returns for a local src.rpm), so these tests are about the cycle itself.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,13 +19,14 @@ from typing import Any
 
 import pytest
 
+from patchsync import cli, cycle, lock
 from patchsync import config as configmod
-from patchsync import cycle, lock
 from patchsync.config import Config, TargetConfig
 from patchsync.errors import LockError, SourceError
 from patchsync.model import PatchSet, SourceInfo
 from patchsync.state import State
 from tests import gittree
+from tests.daemonrun import write_config
 from tests.smtp import SmtpServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +108,8 @@ class Env:
 def env(tmp_path: Path, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Env:
     repo = tmp_path / "lucid"
     make_tree(repo, {"xen3-a.diff": PATCH_A, "xen3-b.diff": PATCH_B})
-    config = configmod.parse(
+    path = write_config(
+        tmp_path / "patchsync.toml",
         {
             "source": {"url": "http://127.0.0.1/src/"},
             "state": {"dir": str(tmp_path / "state")},
@@ -118,8 +121,8 @@ def env(tmp_path: Path, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> En
                 "to": ["kernel-team@example.org"],
             },
         },
-        str(tmp_path / "patchsync.toml"),
     )
+    config = configmod.load(path)
     monkeypatch.setattr(cycle, "_obtain", lambda config, src_rpm, allow_backwards: kotd())
     return Env(config, repo, smtp)
 
@@ -154,6 +157,7 @@ def test_check_cycle_records_the_run_and_mails_the_drift(env: Env) -> None:
         assert (row.id, row.trigger, row.result, row.mail) == (result.run_id, "manual", "drift", "sent")
         assert state.last_seen() == kotd().source
         assert state.last_report() == (result.run_id, got.data.replace(b"\r\n", b"\n"))
+        assert state.outbox()[0].message == got.data.replace(b"\r\n", b"\n")
 
 
 def test_the_same_report_is_never_mailed_twice(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -332,3 +336,63 @@ def test_housekeeping_keeps_the_newest_srpms_and_nothing_else(tmp_path: Path) ->
     assert housekeeping.prune_srpms(srpms, 2) == [srpms / "k-1.src.rpm"]
     assert sorted(p.name for p in srpms.iterdir()) == ["k-0.src.rpm.part", "k-2.src.rpm", "k-3.src.rpm", "notes.txt"]
     assert housekeeping.prune_srpms(tmp_path / "missing", 2) == []
+
+
+def test_history_status_and_report_commands(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    env.smtp.start()
+    first = cycle.run_cycle(env.config, trigger="manual")
+    second = cycle.run_cycle(env.config, trigger="daemon")
+    capsys.readouterr()
+
+    assert cli.main(["--config", env.config.path, "history", "--limit", "5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    with State(env.config.state.dir) as state:
+        newest, oldest = state.runs()
+    assert out == [
+        f"#{second.run_id:<4} {newest.started.replace('T', ' ')[:19]}  daemon   up-to-date 2.6.32.10-0.0.3.bbbb222"
+        "  lucid-ec2 up-to-date  [mail quiet]",
+        f"#{first.run_id:<4} {oldest.started.replace('T', ' ')[:19]}  manual   updated    2.6.32.10-0.0.3.bbbb222"
+        "  lucid-ec2 updated (2 commits)  [mail sent]",
+    ]
+    assert cli.main(["--config", env.config.path, "history", "--json", "--limit", "1"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in data["runs"]] == [second.run_id]
+    assert data["runs"][0]["targets"][0]["status"] == "up-to-date"
+    assert data["runs"][0]["source"] == kotd().source.to_json()
+
+    head = gittree.git(env.repo, "rev-parse", "refs/heads/patchsync/lucid-ec2")
+    assert cli.main(["--config", env.config.path, "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["daemon"] == {"running": False}
+    assert status["last_seen"] == kotd().source.to_json()
+    assert status["outbox_unsent"] == 0
+    assert status["targets"] == [
+        {
+            "name": "lucid-ec2",
+            "mode": "released",
+            "review_branch": "refs/heads/patchsync/lucid-ec2",
+            "review_head": head,
+            "last_run": {"id": second.run_id, "started": newest.started, "trigger": "daemon"},
+            "result": "up-to-date",
+            "error": None,
+        }
+    ]
+    assert cli.main(["--config", env.config.path, "status"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"lucid-ec2 (released): up-to-date, last run #{second.run_id} {newest.started.replace('T', ' ')[:19]}, "
+        f"refs/heads/patchsync/lucid-ec2 at {head[:12]}"
+    )
+
+    # `report` prints the last report as mailed (the second cycle had
+    # nothing to say); --send --to mails it again.
+    assert cli.main(["--config", env.config.path, "report"]) == 0
+    (mailed,) = env.smtp.received
+    assert capsys.readouterr().out == mailed.data.replace(b"\r\n", b"\n").decode()
+    assert cli.main(["--config", env.config.path, "report", "--send", "--to", "me@example.org"]) == 0
+    assert capsys.readouterr().out == (
+        f"sent the report of run #{first.run_id} ({mailed.message['Subject']}) to me@example.org\n"
+    )
+    resent = env.smtp.received[-1]
+    assert resent.rcpt_tos == ["me@example.org"]
+    assert resent.message["To"] == "me@example.org"
+    assert resent.message["Message-ID"] == mailed.message["Message-ID"]

@@ -1,0 +1,20 @@
+"""``patchsync daemon``: run a cycle on the ``[schedule]`` until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import load_config
+
+HELP = "run a cycle on the [schedule] until SIGTERM (SIGHUP reloads the config)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..daemon import Daemon, LogSetup
+
+    config = load_config(args)
+    return Daemon(config, LogSetup(verbose=args.verbose, quiet=args.quiet, debug=args.debug)).run()

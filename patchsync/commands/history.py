@@ -1,0 +1,55 @@
+"""``patchsync history``: the recorded runs, newest first."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..state import RunRow, State
+from ._common import load_config, print_json
+
+HELP = "show the recorded runs, newest first"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--limit", type=_positive, default=20, metavar="N", help="show at most N runs (default 20)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    with State(config.state.dir) as state:
+        rows = state.runs(limit=args.limit)
+    if args.json:
+        print_json({"runs": [row.to_json() for row in rows]})
+        return 0
+    if not rows:
+        print("no runs recorded yet")
+    for row in rows:
+        print(format_row(row))
+    return 0
+
+
+def format_row(row: RunRow) -> str:
+    """One line per run: id, start, trigger, result, KOTD, per-target outcome, mail."""
+    started = row.started.replace("T", " ").removesuffix("+00:00")
+    kotd = f"{row.source.version}-{row.source.release}" if row.source else "-"
+    targets = ", ".join(_target(t.name, t.status, len(t.commits)) for t in row.targets)
+    line = f"#{row.id:<4} {started}  {row.trigger:<8} {row.result:<10} {kotd}"
+    if targets:
+        line += f"  {targets}"
+    if row.error:
+        line += f"  error: {row.error}"
+    if row.mail and row.mail not in ("disabled", ""):
+        line += f"  [mail {row.mail}]"
+    return line
+
+
+def _target(name: str, status: str, commits: int) -> str:
+    return f"{name} {status}" + (f" ({commits} commit{'s' if commits != 1 else ''})" if commits else "")

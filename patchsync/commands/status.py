@@ -1,0 +1,104 @@
+"""``patchsync status``: per target the last run, its result and the review branch head."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+from typing import Any
+
+from ..config import Config, TargetConfig
+from ..daemon import running_daemon
+from ..state import KEY_DAEMON, State
+from ._common import load_config, print_json
+
+HELP = "show per target the last run, its result and the review branch head"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _review_head(target: TargetConfig) -> str | None:
+    """The live review ref, not what the last run wrote: someone may have moved it since."""
+    if not os.path.isdir(target.repo):
+        return None
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", target.review_ref + "^{commit}"],
+        cwd=target.repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def collect(config: Config) -> dict[str, Any]:
+    with State(config.state.dir) as state:
+        last = state.last_target_runs()
+        daemon_info = state.get(KEY_DAEMON)
+        seen = state.last_seen()
+        synced = state.last_synced()
+        unsent = len(state.unsent())
+    holder = running_daemon(config.state.dir)
+    daemon: dict[str, Any] = {"running": holder is not None}
+    if holder is not None and isinstance(daemon_info, dict):
+        daemon.update(
+            pid=daemon_info.get("pid"),
+            schedule=daemon_info.get("schedule"),
+            next_run=daemon_info.get("next_run"),
+            last_run=daemon_info.get("last_run"),
+        )
+    targets = []
+    for target in config.targets:
+        row_target = last.get(target.name)
+        entry: dict[str, Any] = {
+            "name": target.name,
+            "mode": target.mode,
+            "review_branch": target.review_ref,
+            "review_head": _review_head(target),
+            "last_run": None,
+            "result": None,
+            "error": None,
+        }
+        if row_target is not None:
+            row, outcome = row_target
+            entry.update(
+                last_run={"id": row.id, "started": row.started, "trigger": row.trigger},
+                result=outcome.status,
+                error=outcome.error or None,
+            )
+        targets.append(entry)
+    return {
+        "daemon": daemon,
+        "last_seen": seen.to_json() if seen else None,
+        "last_synced": synced.to_json() if synced else None,
+        "outbox_unsent": unsent,
+        "targets": targets,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    data = collect(config)
+    if args.json:
+        print_json(data)
+        return 0
+    daemon = data["daemon"]
+    if daemon["running"]:
+        print(f"daemon: running (pid {daemon.get('pid')}), next run {daemon.get('next_run') or 'unknown'}")
+    else:
+        print("daemon: not running")
+    seen = data["last_seen"]
+    print(f"last KOTD seen: {seen['file'] if seen else 'none'}")
+    if data["outbox_unsent"]:
+        print(f"outbox: {data['outbox_unsent']} mail(s) waiting to be sent")
+    for t in data["targets"]:
+        head = t["review_head"][:12] if t["review_head"] else "(none)"
+        last = t["last_run"]
+        when = f"#{last['id']} {last['started'].replace('T', ' ').removesuffix('+00:00')}" if last else "never run"
+        line = f"{t['name']} ({t['mode']}): {t['result'] or '-'}, last run {when}, {t['review_branch']} at {head}"
+        if t["error"]:
+            line += f"; error: {t['error']}"
+        print(line)
+    return 0
