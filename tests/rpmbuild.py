@@ -27,26 +27,8 @@ PAYLOADS: dict[str, str] = {
 EPOCH = 1262304000  # 2010-01-01, the era of 2.6.32
 FILLER = "linux-2.6.32.tar.bz2"
 
-_SPEC = """\
-Name:           {name}
-Version:        {version}
-Release:        {release}
-Summary:        The Linux kernel sources (patchsync test fixture)
-License:        GPL-2.0-only
-BuildArch:      noarch
-{sources}
-
-%description
-A small stand-in for SUSE's kernel-source src.rpm, built by patchsync's tests.
-
-%prep
-
-%build
-
-%install
-
-%files
-"""
+#: The spec template, with {name} {version} {release} {sources} placeholders.
+SPEC_TEMPLATE = Path(__file__).resolve().parent / "data" / "kernel-source.spec.in"
 
 
 def make_tarball(files: Mapping[str, bytes], *, compression: str = "bz2") -> bytes:
@@ -105,44 +87,47 @@ def build_srpm(
     """
     from tests.conftest import require_tool
 
-    rpmbuild = require_tool("rpmbuild")
-    return _build(
-        rpmbuild,
+    return build_with(
+        require_tool("rpmbuild"),
         dest,
         patches=patches,
         series_conf=series_conf,
-        payload=payload or PAYLOADS[codec],
+        codec=codec,
+        payload=payload,
         name=name,
         version=version,
         release=release,
         tarball=tarball,
         extra_size=extra_size,
         tarball_bytes=tarball_bytes,
-        extra_sources=extra_sources or {},
+        extra_sources=extra_sources,
     )
 
 
-def _build(
+def build_with(
     rpmbuild: str,
     dest: Path,
     *,
     patches: Mapping[str, bytes],
-    series_conf: bytes | None,
-    payload: str,
-    name: str,
-    version: str,
-    release: str,
-    tarball: str,
-    extra_size: int,
-    tarball_bytes: bytes | None,
-    extra_sources: Mapping[str, bytes],
+    series_conf: bytes | None = None,
+    codec: str = "gzip",
+    payload: str | None = None,
+    name: str = "kernel-source",
+    version: str = "2.6.32.10",
+    release: str = "0.0.3.bbbb222",
+    tarball: str = "patches.xen.tar.bz2",
+    extra_size: int = 0,
+    tarball_bytes: bytes | None = None,
+    extra_sources: Mapping[str, bytes] | None = None,
 ) -> Path:
+    """:func:`build_srpm` with an explicit rpmbuild (for scripts outside pytest)."""
+    payload = payload or PAYLOADS[codec]
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rpmbuild-", dir=dest) as tmp:
         top = Path(tmp)
         sources = top / "SOURCES"
         sources.mkdir()
-        files: dict[str, bytes] = dict(extra_sources)
+        files: dict[str, bytes] = dict(extra_sources or {})
         if tarball_bytes is None:
             folder = _top(tarball)
             tarball_bytes = make_tarball(
@@ -163,7 +148,11 @@ def _build(
             files[FILLER] = b""
         lines = [f"Source{i}:        {fname}" for i, fname in enumerate(sorted(files))]
         spec = top / f"{name}.spec"
-        spec.write_text(_SPEC.format(name=name, version=version, release=release, sources="\n".join(lines)))
+        spec.write_text(
+            SPEC_TEMPLATE.read_text().format(name=name, version=version, release=release, sources="\n".join(lines))
+        )
+        for f in (*sources.iterdir(), spec):
+            os.utime(f, (EPOCH, EPOCH))
         env = dict(os.environ, SOURCE_DATE_EPOCH=str(EPOCH), HOME=str(top))
         subprocess.run(
             [
