@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import config as configmod
+if TYPE_CHECKING:
+    from .. import config as configmod
 
 
 def common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -33,6 +34,10 @@ def common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 def load_config(args: argparse.Namespace) -> configmod.Config:
     """The config named by ``--config``, ``$PATCHSYNC_CONFIG`` or the default path."""
+    # Imported here: tomllib and the config schema cost start-up time that
+    # `patchsync extract` (which needs no config) should not pay.
+    from .. import config as configmod
+
     return configmod.load(configmod.resolve_path(getattr(args, "config", None)))
 
 

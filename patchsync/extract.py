@@ -1,0 +1,105 @@
+"""Take the patch tarball out of a src.rpm: in memory, then atomically to disk.
+
+``extract_patchset`` is the pure-Python replacement for
+``rpm2cpio X | cpio -idmv; tar -xjf patches.xen.tar.bz2``; ``write_patchset``
+writes its result to a folder that either appears whole or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import PatchsyncError, TarballError
+from .model import PatchSet, SourceInfo
+from .patches.tarball import read_tarball
+from .rpm.payload import read_members
+
+#: The member patchsync syncs unless told otherwise (config ``source.tarball``).
+DEFAULT_TARBALL = "patches.xen.tar.bz2"
+#: SUSE's ordered patch list, a separate source of kernel-source.
+SERIES_CONF = "series.conf"
+
+
+def extract_patchset(
+    path: Path, tarball: str = DEFAULT_TARBALL, *, source: SourceInfo | None = None, verify_payload: bool = False
+) -> PatchSet:
+    """The patches in ``tarball`` inside the src.rpm at ``path``, verified, with series.conf when present.
+
+    ``source`` describes where the package came from (the source side passes
+    its URL and transfer counts); without it, a ``local`` SourceInfo is made
+    from the package's own header.  An empty ``source.tarball_sha256`` is
+    filled in.
+    """
+    headers, found = read_members(path, (tarball, SERIES_CONF), verify_payload=verify_payload)
+    data = found.get(tarball)
+    if data is None:
+        others = sorted(f.name for f in headers.files if ".tar." in f.name)
+        hint = f"; it has {', '.join(others)}" if others else ""
+        raise TarballError(f"no {tarball} in {headers.nevr}{hint}", where=path)
+    top, files = read_tarball(data, where=f"{path}: {tarball}")
+    digest = hashlib.sha256(data).hexdigest()
+    if source is None:
+        source = SourceInfo(
+            url=str(path),
+            file=path.name,
+            version=headers.version,
+            release=headers.release,
+            tarball=tarball,
+            tarball_sha256=digest,
+        )
+    elif not source.tarball_sha256:
+        source = dataclasses.replace(source, tarball_sha256=digest)
+    return PatchSet(source=source, top=top, files=files, series_conf=found.get(SERIES_CONF))
+
+
+def write_patchset(patchset: PatchSet, output: Path) -> None:
+    """Write ``output/<top>/<files>`` (and ``output/series.conf``) byte for byte, atomically.
+
+    Everything is written into a temporary folder beside ``output`` and
+    renamed into place, so ``output`` appears complete or not at all.  An
+    existing ``output`` must be an empty folder: patchsync does not delete
+    what it did not write.
+    """
+    output = Path(os.path.abspath(output))
+    if (output.exists() or output.is_symlink()) and (
+        not output.is_dir() or output.is_symlink() or any(output.iterdir())
+    ):
+        raise PatchsyncError("exists and is not an empty folder; refusing to overwrite it", where=output)
+    if patchset.series_conf is not None and patchset.top == SERIES_CONF:
+        raise TarballError(f"top folder named {SERIES_CONF} clashes with series.conf", where=output)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
+    except OSError as exc:
+        raise PatchsyncError(f"cannot create the output folder: {exc.strerror}", where=output) from None
+    try:
+        _write_tree(tmp, patchset)
+        tmp.chmod(0o755)
+        with contextlib.suppress(FileNotFoundError):
+            output.rmdir()
+        os.rename(tmp, output)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise PatchsyncError(f"cannot write: {exc.strerror or exc}", where=output) from None
+        raise
+
+
+def _write_tree(root: Path, patchset: PatchSet) -> None:
+    for name, data in patchset.files.items():
+        parts = name.split("/")
+        # PatchSet.files come from read_tarball, but a PatchSet can be built
+        # elsewhere (a cache): never write outside root.
+        if name.startswith("/") or any(p in ("", ".", "..") for p in parts) or parts[0] != patchset.top:
+            raise TarballError(f"refusing to write {name!r} outside {patchset.top}/", where=str(root))
+        dest = root.joinpath(*parts)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+    if patchset.series_conf is not None:
+        (root / SERIES_CONF).write_bytes(patchset.series_conf)

@@ -1,0 +1,118 @@
+"""Read SUSE's patch tarball (``patches.xen.tar.bz2``) from bytes, refusing anything hostile.
+
+The result is data, never files on disk: only regular files under the
+tarball's one top folder are accepted, and their bytes are kept exactly.
+A tarball with absolute paths, ``..``, links, devices, duplicate names or
+oversized members is refused as a whole rather than partly used.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import tarfile
+import zlib
+
+from ..errors import TarballError
+
+#: Largest single patch accepted; SUSE's largest (xen3-auto-*) are a few MB.
+MAX_MEMBER = 64 * 1024 * 1024
+#: Largest total of all patches accepted.
+MAX_TOTAL = 512 * 1024 * 1024
+#: Most members accepted; patches.xen has a few hundred.
+MAX_MEMBERS = 100_000
+
+_CORRUPT = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError)
+
+
+def _clean_path(name: str, *, where: str) -> tuple[str, ...]:
+    """The member's path components; raises on anything that could leave the top folder."""
+    if name.startswith("/"):
+        raise TarballError(f"absolute path {name!r} refused", where=where)
+    if "\\" in name or "\0" in name:
+        raise TarballError(f"odd characters in member name {name!r}", where=where)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TarballError(f"member name {name!r} is not UTF-8", where=where) from None
+    parts = tuple(p for p in name.split("/") if p not in ("", "."))
+    if ".." in parts:
+        raise TarballError(f"path {name!r} with '..' refused", where=where)
+    if not parts:
+        raise TarballError(f"empty member name {name!r}", where=where)
+    return parts
+
+
+def read_tarball(
+    data: bytes,
+    *,
+    where: str,
+    max_member: int = MAX_MEMBER,
+    max_total: int = MAX_TOTAL,
+) -> tuple[str, dict[str, bytes]]:
+    """The top folder name and ``{"<top>/<path>": bytes}`` of every regular file.
+
+    bz2, xz and gzip tarballs are recognised by content.
+    """
+    try:
+        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")  # noqa: SIM115 - closed by the with below
+    except _CORRUPT as exc:
+        raise TarballError(f"not a readable tarball: {exc}", where=where) from None
+    top: str | None = None
+    files: dict[str, bytes] = {}
+    seen: set[tuple[str, ...]] = set()
+    dirs: set[tuple[str, ...]] = set()
+    total = 0
+    count = 0
+    try:
+        with tar:
+            for member in tar:
+                count += 1
+                if count > MAX_MEMBERS:
+                    raise TarballError(f"more than {MAX_MEMBERS} members", where=where)
+                parts = _clean_path(member.name, where=where)
+                if top is None:
+                    top = parts[0]
+                elif parts[0] != top:
+                    raise TarballError(
+                        f"{member.name!r} is outside the top folder {top!r} (one top folder expected)", where=where
+                    )
+                if parts in seen:
+                    raise TarballError(f"duplicate member {member.name!r}", where=where)
+                seen.add(parts)
+                if member.isdir():
+                    dirs.add(parts)
+                    continue
+                if member.issym() or member.islnk():
+                    raise TarballError(f"link {member.name!r} -> {member.linkname!r} refused", where=where)
+                if not member.isreg() or member.issparse():
+                    raise TarballError(f"{member.name!r} is not a regular file (type {member.type!r})", where=where)
+                if len(parts) == 1:
+                    raise TarballError(f"file {member.name!r} is not inside a top folder", where=where)
+                if member.size > max_member:
+                    raise TarballError(
+                        f"member {member.name!r} has {member.size} bytes, over the {max_member} limit", where=where
+                    )
+                total += member.size
+                if total > max_total:
+                    raise TarballError(f"members total over the {max_total} bytes limit", where=where)
+                fh = tar.extractfile(member)
+                if fh is None:  # pragma: no cover - isreg() members always have data
+                    raise TarballError(f"cannot read {member.name!r}", where=where)
+                content = fh.read()
+                if len(content) != member.size:
+                    raise TarballError(f"member {member.name!r} is truncated", where=where)
+                files["/".join(parts)] = content
+    except TarballError:
+        raise
+    except _CORRUPT as exc:
+        raise TarballError(f"corrupt tarball: {exc}", where=where) from None
+    # A file and a folder of the same name, e.g. "top/a" and "top/a/b".
+    for path in files:
+        parts = tuple(path.split("/"))
+        for i in range(2, len(parts)):
+            if parts[:i] in seen and parts[:i] not in dirs:
+                raise TarballError(f"{'/'.join(parts[:i])!r} is both a file and a folder", where=where)
+    if top is None or not files:
+        raise TarballError("the tarball has no files", where=where)
+    return top, files
