@@ -16,7 +16,7 @@ from ..errors import GitError
 from ..model import PatchDelta
 from . import message, trees
 from .context import SERIES_FILE, Context, NewCommit
-from .objects import Commit, run_git
+from .objects import TreeEntry, run_git
 from .released import _BODY
 from .treeapply import Conflict, apply_patch, replay
 
@@ -24,11 +24,21 @@ from .treeapply import Conflict, apply_patch, replay
 _REWRITE = frozenset({"metadata", "refreshed", "modified", "renamed", "removed"})
 
 
+@dataclass(frozen=True)
+class RangeCommit:
+    """One commit of base..branch: ids and the files it changes (from git's raw diff)."""
+
+    sha: str
+    parent: str
+    tree: str
+    changes: trees.Delta
+
+
 @dataclass
 class _Item:
     """One step of the new history: an existing commit, or a patch to add."""
 
-    commit: Commit | None = None
+    commit: RangeCommit | None = None
     patches: tuple[str, ...] = ()  # tree names of the patch files the commit touches
     added: PatchDelta | None = None
 
@@ -38,8 +48,48 @@ class Range:
     """base..branch, read once and checked (no merges, one commit per patch file)."""
 
     base: str
-    commits: tuple[Commit, ...]
+    commits: tuple[RangeCommit, ...]
     patches_of: Mapping[str, tuple[str, ...]]  # commit sha -> tree patch names
+
+
+#: Starts each commit's record in the ``git log`` stream below.
+_RECORD = b"\x01"
+
+
+def _entry(mode: bytes, sha: bytes) -> TreeEntry | None:
+    return (
+        None if set(mode) == {ord("0")} else TreeEntry(mode.lstrip(b"0") if mode == b"040000" else mode, sha.decode())
+    )
+
+
+def _log(repo: str, base_sha: str, branch_commit: str) -> list[tuple[list[str], str, trees.Delta]]:
+    """(sha and parents, tree, changed files) per commit of the range, oldest first.
+
+    One ``git log --raw`` computes every commit's diff in C: no tree of the
+    range is read in Python just to find what a commit changed.
+    """
+    out = run_git(
+        repo,
+        [
+            "log", "--reverse", "--topo-order", "-z", "--raw", "--no-renames", "--no-abbrev",
+            "--format=%x01%H %P%x02%T", f"{base_sha}..{branch_commit}", "--",
+        ],
+    ).stdout  # fmt: skip
+    commits: list[tuple[list[str], str, trees.Delta]] = []
+    for record in out.split(_RECORD)[1:]:
+        fields = record.split(b"\0")
+        ids, _, tree = fields[0].partition(b"\x02")
+        changes: trees.Delta = {}
+        i = 1
+        while i + 1 < len(fields):
+            raw = fields[i].lstrip(b"\n")
+            if not raw.startswith(b":"):
+                break
+            old_mode, new_mode, old_sha, new_sha, _status = raw[1:].split(b" ")
+            changes[fields[i + 1]] = (_entry(old_mode, old_sha), _entry(new_mode, new_sha))
+            i += 2
+        commits.append((ids.decode().split(), tree.decode(), changes))
+    return commits
 
 
 def read_range(ctx: Context, base: str, branch_commit: str) -> Range:
@@ -47,35 +97,26 @@ def read_range(ctx: Context, base: str, branch_commit: str) -> Range:
     base_sha = store.resolve(base)
     if base_sha is None:
         raise GitError(f"base {base!r} does not exist", where=ctx.target.repo)
-    out = run_git(
-        ctx.target.repo, ["rev-list", "--reverse", "--topo-order", "--parents", f"{base_sha}..{branch_commit}"]
-    )
-    shas: list[str] = []
-    merges: list[str] = []
-    for line in out.stdout.decode().splitlines():
-        parts = line.split()
-        shas.append(parts[0])
-        if len(parts) > 2:
-            merges.append(parts[0][:12])
+    check = run_git(ctx.target.repo, ["merge-base", "--is-ancestor", base_sha, branch_commit], check=False)
+    if check.returncode != 0:
+        raise GitError(f"base {base!r} is not an ancestor of {ctx.target.branch}", where=ctx.target.repo)
+    log = _log(ctx.target.repo, base_sha, branch_commit)
+    merges = [ids[0][:12] for ids, _, _ in log if len(ids) > 2]
     if merges:
         raise GitError(
             f"{base}..{ctx.target.branch} has merge commits ({', '.join(merges)}); "
             "development mode needs a linear range",
             where=ctx.target.repo,
         )
-    check = run_git(ctx.target.repo, ["merge-base", "--is-ancestor", base_sha, branch_commit], check=False)
-    if check.returncode != 0:
-        raise GitError(f"base {base!r} is not an ancestor of {ctx.target.branch}", where=ctx.target.repo)
     prefix = ctx.patch_path("")
-    commits: list[Commit] = []
+    commits: list[RangeCommit] = []
     patches_of: dict[str, tuple[str, ...]] = {}
     carriers: dict[str, list[str]] = {}
-    for sha in shas:
-        commit = store.commit(sha)
-        commits.append(commit)
-        parent_tree = store.commit(commit.parents[0]).tree if commit.parents else None
+    for ids, tree, changes in log:
+        sha = ids[0]
+        commits.append(RangeCommit(sha, ids[1], tree, changes))
         names = []
-        for path in trees.diff(store, parent_tree, commit.tree):
+        for path in changes:
             if path.startswith(prefix):
                 name = path[len(prefix) :].decode("utf-8", "surrogateescape")
                 if "/" not in name and name != SERIES_FILE:
@@ -113,13 +154,14 @@ def plan(ctx: Context, rng: Range, deltas: Sequence[PatchDelta]) -> tuple[str, l
         if item.added is not None:
             head, tree = _add(ctx, head, tree, item.added, out)
             continue
-        commit = item.commit
-        assert commit is not None
+        entry = item.commit
+        assert entry is not None
         rewrite = [by_tree_name[n] for n in item.patches if n in by_tree_name]
-        if not rewrite and commit.parents[0] == head:
-            head, tree = commit.sha, commit.tree
+        if not rewrite and entry.parent == head:
+            head, tree = entry.sha, entry.tree
             continue
-        new_tree = _replay(ctx, commit, tree, rewrite)
+        commit = store.commit(entry.sha)
+        new_tree = _replay(ctx, entry, tree, rewrite)
         if new_tree is None:
             continue  # a removed patch's commit that carried nothing else
         if rewrite:
@@ -180,10 +222,12 @@ def _names(item: _Item, by_tree_name: Mapping[str, PatchDelta]) -> set[str]:
     return {(by_tree_name[n].name if n in by_tree_name else n) for n in item.patches}
 
 
-def _replay(ctx: Context, commit: Commit, onto: str, rewrite: list[PatchDelta]) -> str | None:
+def _replay(ctx: Context, commit: RangeCommit, onto: str, rewrite: list[PatchDelta]) -> str | None:
     """The tree of ``commit`` replayed on ``onto`` with its patches swapped; None to drop it."""
     store = ctx.store
-    parent_tree = store.commit(commit.parents[0]).tree
+    if not rewrite:
+        return replay(store, onto, commit.changes, scratch=ctx.scratch, commit=commit.sha)
+    parent_tree = store.commit(commit.parent).tree
     stripped = commit.tree
     for delta in rewrite:
         if delta.status == "metadata":

@@ -1,25 +1,29 @@
 """Git objects without a working tree: read through one ``cat-file`` stream,
-write loose objects into a quarantine directory.
+write into a quarantine.
 
 Nothing here touches the repository's working tree, index or HEAD.  New
-objects go to a private object directory in ``state.dir`` (the scheme of
-git's receive-pack: ``GIT_OBJECT_DIRECTORY`` plus the repository's objects
-as an alternate) and join the repository only in :meth:`ObjectStore.migrate`,
-right before the refs that need them are written.  A run that fails or is
-killed leaves its quarantine behind in ``state.dir`` only, never a file in
-the repository.
+objects are kept in memory while a sync computes (a conflict or a dry run
+never writes one), then :meth:`ObjectStore.migrate` writes them as one pack
+into a private object directory in ``state.dir`` (the scheme of git's
+receive-pack: ``GIT_OBJECT_DIRECTORY`` plus the repository's objects as an
+alternate), has ``git index-pack`` check and index it there, and moves the
+pack into the repository right before the refs that need it are written.
+A run that fails or is killed leaves its quarantine behind in ``state.dir``
+only, never a file in the repository.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +41,13 @@ MODE_GITLINK = b"160000"
 #: The all-zero object id: "no such ref" in ``update-ref`` transactions.
 ZERO_OID = "0" * 40
 
-#: zlib level git uses for loose objects (core.looseCompression default 1).
-_LOOSE_LEVEL = 1
+#: zlib level for pack entries (git's core.compression default, -1 = zlib's 6,
+#: costs too much for objects that are mostly small trees); 1 is git's
+#: core.looseCompression default.
+_ZLIB_LEVEL = 1
+
+#: Pack object type numbers (Documentation/gitformat-pack.txt, "Object types").
+_PACK_TYPES = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}
 
 
 def run_git(
@@ -127,6 +136,7 @@ class ObjectStore:
         self._written: dict[str, tuple[bytes, bytes]] = {}
         self._trees: dict[str, dict[bytes, TreeEntry]] = {}
         self._blobs: dict[str, bytes] = {}
+        self._commits: dict[str, Commit] = {}
         self._proc: subprocess.Popen[bytes] | None = None
 
     # -- lifetime --------------------------------------------------------
@@ -212,10 +222,15 @@ class ObjectStore:
         return cached
 
     def commit(self, name: str) -> Commit:
+        cached = self._commits.get(name)
+        if cached is not None:
+            return cached
         found = self.read(name)
         if found is None or found[0] != "commit":
             raise GitError(f"{name} is not a commit", where=self.repo)
-        return parse_commit(found[2], found[1])
+        commit = parse_commit(found[2], found[1])
+        self._commits[commit.sha] = commit
+        return commit
 
     def resolve(self, rev: str) -> str | None:
         """The full sha of a commit-ish, or None where it does not exist."""
@@ -225,15 +240,10 @@ class ObjectStore:
     # -- writing ---------------------------------------------------------
 
     def write(self, kind: bytes, data: bytes) -> str:
-        """Store one object as a loose object in the quarantine; returns its sha."""
-        raw = kind + b" " + str(len(data)).encode() + b"\0" + data
-        sha = hashlib.sha1(raw).hexdigest()
+        """Hash and keep one new object (it reaches disk in :meth:`migrate`); returns its sha."""
+        sha = hashlib.sha1(kind + b" " + str(len(data)).encode() + b"\0" + data).hexdigest()
         if sha in self._written:
             return sha
-        folder = self.quarantine / sha[:2]
-        folder.mkdir(exist_ok=True)
-        with open(folder / sha[2:], "wb") as fh:
-            fh.write(zlib.compress(raw, _LOOSE_LEVEL))
         self._written[sha] = (kind, data)
         if kind == b"blob":
             self._blobs[sha] = data
@@ -269,33 +279,65 @@ class ObjectStore:
     # -- joining the repository -----------------------------------------
 
     def migrate(self) -> int:
-        """Move the quarantined objects into the repository; returns how many moved.
+        """Move the new objects into the repository as one pack; returns how many.
 
-        Objects move before any ref points at them, so a kill in between
-        leaves unreferenced objects (git gc removes them), never a ref to a
-        missing object.  A rename keeps each object whole; across
-        filesystems the copy goes through git's own ``tmp_obj_`` names, which
-        git gc also cleans.
+        The pack is written and indexed (``git index-pack`` verifies every
+        object) in the quarantine, then renamed into ``objects/pack``: the
+        ``.pack`` first, its ``.idx`` last, as git itself does, so git never
+        sees a pack without its index.  This happens before any ref points
+        at the objects: a kill in between leaves unreferenced objects (git
+        gc removes them), never a ref to a missing object.
         """
-        moved = 0
-        for sha in self._written:
-            src = self.quarantine / sha[:2] / sha[2:]
-            folder = self.repo_objects / sha[:2]
-            dest = folder / sha[2:]
-            if dest.exists():
-                continue
-            folder.mkdir(exist_ok=True)
+        if not self._written:
+            return 0
+        pack = self.quarantine / "incoming.pack"
+        checksum = _write_pack(pack, self._written.values())
+        run_git(self.repo, ["index-pack", str(pack)], env=self.env)
+        dest = self.repo_objects / "pack"
+        dest.mkdir(exist_ok=True)
+        name = f"pack-{checksum}"
+        for suffix in (".pack", ".idx"):
+            src = pack.with_suffix(suffix)
             try:
-                os.rename(src, dest)
+                os.rename(src, dest / (name + suffix))
             except OSError as exc:
-                if exc.errno != 18:  # EXDEV: state.dir on another filesystem
-                    raise GitError(f"cannot move object {sha}: {exc.strerror}", where=str(folder)) from None
-                fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=folder)
+                if exc.errno != errno.EXDEV:
+                    raise GitError(f"cannot move {src.name}: {exc.strerror}", where=str(dest)) from None
+                # state.dir on another filesystem: copy under git's own
+                # temporary name (git gc cleans tmp_pack_*), then rename.
+                fd, tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=dest)
                 with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
                     shutil.copyfileobj(inp, out)
-                os.replace(tmp, dest)
-            moved += 1
-        return moved
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, dest / (name + suffix))
+        return len(self._written)
+
+
+def _write_pack(path: Path, objects: Iterable[tuple[bytes, bytes]]) -> str:
+    """A version 2 pack of whole (undeltified) objects; returns its checksum (hex)."""
+    items = list(objects)
+    digest = hashlib.sha1()
+    with open(path, "wb") as fh:
+
+        def put(chunk: bytes) -> None:
+            digest.update(chunk)
+            fh.write(chunk)
+
+        put(b"PACK" + struct.pack(">II", 2, len(items)))
+        for kind, data in items:
+            # Size header: type in bits 4-6 of the first byte, the size in
+            # 4 bits then 7 per byte, the high bit meaning "more follows".
+            size = len(data)
+            header = bytearray([(_PACK_TYPES[kind] << 4) | (size & 0x0F)])
+            size >>= 4
+            while size:
+                header[-1] |= 0x80
+                header.append(size & 0x7F)
+                size >>= 7
+            put(bytes(header) + zlib.compress(data, _ZLIB_LEVEL))
+        checksum = digest.digest()
+        fh.write(checksum)
+    return checksum.hex()
 
 
 def parse_tree(data: bytes) -> dict[bytes, TreeEntry]:
