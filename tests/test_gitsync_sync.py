@@ -289,3 +289,65 @@ def test_order_of_kotd_drives_development_order(tmp_path: Path) -> None:
     subjects = _log(sc.repo, f"v2.6.32..{REVIEW}")
     assert subjects[:2] == ["UBUNTU: [Xen] xen3-p02.diff", "UBUNTU: [Xen] xen3-p01.diff"]
     assert git(sc.repo, "rev-parse", f"{REVIEW}^{{tree}}").strip() == sc.expected(tmp_path / "oracle")
+
+
+def test_released_falls_back_to_a_replay_when_later_patches_overlap(tmp_path: Path) -> None:
+    from patchsync.config import TargetConfig
+
+    from .gittarget import TargetRepo, drift, expected_tree, make_patch, patchset, source_lines
+
+    def edit(text: str, changes: dict[int, str]) -> str:
+        lines = text.splitlines(keepends=True)
+        for number, new in changes.items():
+            lines[number - 1] = new
+        return "".join(lines)
+
+    base_text = source_lines("c")
+    p1_old_text = edit(base_text, {10: "ten xen\n"})
+    p1_old = make_patch({"c.c": (base_text, p1_old_text)})
+    p1_new = make_patch({"c.c": (base_text, edit(p1_old_text, {30: "thirty xen\n"}))})
+    # p2 changes the line right after p1's: p1's old version no longer reverts on top.
+    p2 = make_patch({"c.c": (p1_old_text, edit(p1_old_text, {11: "eleven p2\n"}))})
+    work = TargetRepo(tmp_path / "repo")
+    base = work.commit("base", {"c.c": base_text.encode()})
+    work.git("tag", "v1")
+    work.commit_patch("p1.diff", p1_old)
+    work.commit_patch("p2.diff", p2)
+    target = TargetConfig(name="t", repo=str(work.path), branch="ec2", base="v1", patches_dir=PATCHES_DIR)
+    d = drift(
+        target,
+        work.head(),
+        tree={"p1.diff": p1_old, "p2.diff": p2},
+        kotd={"p1.diff": p1_new, "p2.diff": p2},
+        kotd_order=["p1.diff", "p2.diff"],
+        tree_order=["p1.diff", "p2.diff"],
+        statuses={"p1.diff": "modified"},
+    )
+    kotd = patchset({"p1.diff": p1_new, "p2.diff": p2}, ["p1.diff", "p2.diff"])
+
+    result = sync_target(kotd, target, d, state_dir=tmp_path / "state")
+
+    assert result.status == "updated"
+    assert result.applied == {"p1.diff": "replay"}
+    assert git(work.path, "diff-tree", "--no-commit-id", "--name-only", "-r", str(result.head)) == (
+        f"c.c\n{PATCHES_DIR}/p1.diff\n"
+    )
+    expected = expected_tree(work.path, tmp_path / "oracle", base, [], [("p1.diff", p1_new), ("p2.diff", p2)])
+    assert git(work.path, "rev-parse", f"{result.head}^{{tree}}").strip() == expected
+
+
+@pytest.mark.allow_error_log
+def test_branch_checked_out_in_a_linked_worktree_of_a_bare_repo(tmp_path: Path) -> None:
+    sc = build(tmp_path, "development", bare=True).with_target(update_branch=True)
+    git(sc.repo, "worktree", "add", "-q", str(tmp_path / "wt"), "ec2")
+    before = snapshot(tmp_path / "wt")
+    result = _sync(sc)
+    assert result.status == "error"
+    assert result.error == (
+        f"{sc.repo}: ec2 is checked out in {tmp_path / 'wt'}; only refs/heads/patchsync/lucid-ec2 was written"
+    )
+    assert result.backup is None
+    assert ref(sc.repo, "refs/heads/ec2") == sc.drift.branch_commit
+    assert ref(sc.repo, REVIEW) == result.head
+    assert git(sc.repo, "for-each-ref", "refs/patchsync/backup/") == ""
+    assert snapshot(tmp_path / "wt") == before
