@@ -351,3 +351,17 @@ def test_branch_checked_out_in_a_linked_worktree_of_a_bare_repo(tmp_path: Path) 
     assert ref(sc.repo, REVIEW) == result.head
     assert git(sc.repo, "for-each-ref", "refs/patchsync/backup/") == ""
     assert snapshot(tmp_path / "wt") == before
+
+
+@pytest.mark.parametrize(("retain", "kept"), [(1, []), (3, ["20261102T000000Z", "20261103T000000Z"])])
+def test_backups_beyond_retain_are_pruned_in_the_same_transaction(tmp_path: Path, retain: int, kept: list[str]) -> None:
+    sc = build(tmp_path, "development", bare=True).with_target(update_branch=True)
+    prefix = "refs/patchsync/backup/lucid-ec2/"
+    for stamp in ("20261101T000000Z", "20261102T000000Z", "20261103T000000Z"):
+        git(sc.repo, "update-ref", prefix + stamp, sc.commits["xen3-p01.diff"])
+    git(sc.repo, "update-ref", "refs/patchsync/backup/other/20261101T000000Z", sc.commits["xen3-p01.diff"])
+    result = sync_target(sc.patchset, sc.target, sc.drift, state_dir=sc.state_dir, retain_backups=retain)
+    assert result.status == "updated"
+    assert result.backup is not None
+    left = git(sc.repo, "for-each-ref", "--format=%(refname)", "refs/patchsync/backup/").split()
+    assert left == sorted([*(prefix + s for s in kept), result.backup, "refs/patchsync/backup/other/20261101T000000Z"])
