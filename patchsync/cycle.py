@@ -37,6 +37,8 @@ __all__ = ["CYCLE_LOCK_WAIT", "CycleResult", "run_cycle"]
 CYCLE_LOCK_WAIT = 10.0
 
 StopFlag = Callable[[], bool]
+#: How a cycle gets the KOTD patch set: ``(config, src_rpm) -> PatchSet``.
+Obtain = Callable[[Config, str | None], PatchSet]
 
 
 class Stopped(PatchsyncError):
@@ -91,18 +93,22 @@ def run_cycle(
     dry_run: bool = False,
     mail: bool = True,
     allow_backwards: bool = False,
-    lock_wait: float = CYCLE_LOCK_WAIT,
+    lock_wait: float | None = None,
     stop: StopFlag | None = None,
+    obtain: Obtain | None = None,
 ) -> CycleResult:
     """Run one cycle under the cycle lock and return what it did.
 
     Raises :class:`~patchsync.errors.LockError` when another cycle holds the
-    lock past ``lock_wait`` and :class:`Stopped` when ``stop()`` turned true
+    lock past ``lock_wait`` (default :data:`CYCLE_LOCK_WAIT`) and :class:`Stopped` when ``stop()`` turned true
     between steps; every other failure is recorded in the result.
+    ``obtain`` replaces the source step (``patchsync.source.obtain``), for
+    callers that get the KOTD another way.
     """
     targets = (config.target(target),) if target else config.targets
     state_dir = Path(config.state.dir)
-    cycle_lock = lock.hold(lock.cycle_lock_path(state_dir), wait=lock_wait, what=f"{trigger} cycle")
+    wait = CYCLE_LOCK_WAIT if lock_wait is None else lock_wait
+    cycle_lock = lock.hold(lock.cycle_lock_path(state_dir), wait=wait, what=f"{trigger} cycle")
     with cycle_lock, State(state_dir) as state:
         started = utcnow()
         run_id = state.begin_run(trigger, started)
@@ -119,6 +125,7 @@ def run_cycle(
                 dry_run=dry_run,
                 allow_backwards=allow_backwards,
                 stop=stop or (lambda: False),
+                obtain=obtain,
             )
         except Stopped as exc:
             result = CycleResult(
@@ -157,6 +164,7 @@ def _run_steps(
     dry_run: bool,
     allow_backwards: bool,
     stop: StopFlag,
+    obtain: Obtain | None,
 ) -> CycleResult:
     def done(source: SourceInfo | None, runs: list[TargetRun], error: str = "") -> CycleResult:
         return CycleResult(
@@ -171,7 +179,7 @@ def _run_steps(
         )
 
     try:
-        patchset = _obtain(config, src_rpm, allow_backwards)
+        patchset = obtain(config, src_rpm) if obtain else _obtain(config, src_rpm, allow_backwards)
     except PatchsyncError as exc:
         log.error("%s", exc)
         return done(None, [], str(exc))
@@ -205,7 +213,7 @@ def _one_target(config: Config, patchset: PatchSet, tconf: TargetConfig, *, sync
         if not sync:
             return _from_drift(drift, "in-sync" if drift.in_sync else "drift")
         outcome = _sync(patchset, tconf, drift, config, dry_run)
-        return _from_sync(drift, outcome.to_json())
+        return _from_sync(drift, outcome)
     except PatchsyncError as exc:
         log.error("target %s: %s", tconf.name, exc)
         return TargetRun(name=tconf.name, mode=tconf.mode, status="error", ref=tconf.review_ref, error=str(exc))
@@ -261,10 +269,12 @@ _SYNC_STATUSES: Mapping[str, TargetStatus] = {
 }
 
 
-def _from_sync(drift: TargetDrift, data: Mapping[str, Any]) -> TargetRun:
+def _from_sync(drift: TargetDrift, outcome: Any) -> TargetRun:
+    data: Mapping[str, Any] = outcome.to_json()
     base = _from_drift(drift, _SYNC_STATUSES.get(str(data.get("status")), "error"))
     return replace(
         base,
+        detail=outcome,
         ref=str(data.get("ref") or ""),
         head=str(data.get("head") or ""),
         commits=tuple(

@@ -91,6 +91,9 @@ class TargetRun:
     conflicts: tuple[Conflict, ...] = ()
     error: str = ""
     interdiffs: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: The step's own result (``gitsync.SyncResult`` after a sync), for
+    #: commands that print it in their own format; not kept in history.
+    detail: Any = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {

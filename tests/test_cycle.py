@@ -21,6 +21,7 @@ import pytest
 
 from patchsync import cli, cycle, lock
 from patchsync import config as configmod
+from patchsync.commands import check as check_cmd
 from patchsync.config import Config, TargetConfig
 from patchsync.errors import LockError, SourceError
 from patchsync.model import PatchSet, SourceInfo
@@ -283,8 +284,8 @@ def test_dry_run_writes_and_mails_nothing(env: Env) -> None:
         assert state.last_synced() is None
 
 
-def test_a_second_cycle_waits_then_names_the_holder(env: Env) -> None:
-    path = lock.cycle_lock_path(env.config.state.dir)
+def hold_lock(path: Path) -> subprocess.Popen[str]:
+    """Another process holding ``path`` as a daemon cycle would."""
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -302,16 +303,26 @@ def test_a_second_cycle_waits_then_names_the_holder(env: Env) -> None:
         text=True,
         cwd=REPO_ROOT,
     )
+    assert holder.stdout is not None
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
+def release(holder: subprocess.Popen[str]) -> None:
+    assert holder.stdin is not None
+    holder.stdin.close()
+    holder.wait(10)
+
+
+def test_a_second_cycle_waits_then_names_the_holder(env: Env) -> None:
+    path = lock.cycle_lock_path(env.config.state.dir)
+    holder = hold_lock(path)
     try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline() == "held\n"
         with pytest.raises(LockError) as info:
             cycle.run_cycle(env.config, trigger="manual", sync=False, lock_wait=0.3)
         assert str(info.value) == f"{path}: held by pid {holder.pid} daemon cycle; waited 0.3 s"
     finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(10)
+        release(holder)
     with State(env.config.state.dir) as state:
         assert state.runs() == []
 
@@ -396,3 +407,85 @@ def test_history_status_and_report_commands(env: Env, capsys: pytest.CaptureFixt
     assert resent.rcpt_tos == ["me@example.org"]
     assert resent.message["To"] == "me@example.org"
     assert resent.message["Message-ID"] == mailed.message["Message-ID"]
+
+
+@pytest.fixture
+def sync_env(env: Env, monkeypatch: pytest.MonkeyPatch) -> Env:
+    """``patchsync sync`` gets its KOTD the way ``check`` does."""
+    monkeypatch.setattr(check_cmd, "obtain_patchset", lambda config, src_rpm: kotd())
+    return env
+
+
+def test_sync_command_is_a_cycle_with_history_and_mail(sync_env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    env = sync_env
+    env.smtp.start()
+    assert cli.main(["--config", env.config.path, "sync", "--json", "--no-mail"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [t["status"] for t in doc["targets"]] == ["updated"]
+    assert env.smtp.received == []
+    with State(env.config.state.dir) as state:
+        (row,) = state.runs()
+        assert (row.trigger, row.result, row.mail) == ("manual", "updated", "disabled")
+        assert row.targets[0].head == doc["targets"][0]["head"]
+
+
+def test_sync_command_mails_once(sync_env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    env = sync_env
+    env.smtp.start()
+    assert cli.main(["--config", env.config.path, "sync"]) == 0
+    assert cli.main(["--config", env.config.path, "sync"]) == 0
+    (got,) = env.smtp.received
+    assert got.message["Subject"] == "[patchsync] kernel-source 2.6.32.10-0.0.3.bbbb222: 1 modified, 1 added"
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"lucid-ec2 (released): up to date at {gittree.git(env.repo, 'rev-parse', 'patchsync/lucid-ec2')[:12]}"
+    )
+
+
+@pytest.mark.allow_error_log
+def test_sync_command_fetch_failure_is_one_line_and_recorded(
+    sync_env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def down(config: Config, src_rpm: str | None) -> PatchSet:
+        raise SourceError("HTTP 503 Service Unavailable", where="http://127.0.0.1/src/")
+
+    monkeypatch.setattr(check_cmd, "obtain_patchset", down)
+    assert cli.main(["--config", sync_env.config.path, "sync", "--no-mail"]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err.splitlines()[-1]) == ("", "patchsync: error: http://127.0.0.1/src/: HTTP 503 Service Unavailable")
+    with State(sync_env.config.state.dir) as state:
+        (row,) = state.runs()
+        assert (row.result, row.error) == ("error", "http://127.0.0.1/src/: HTTP 503 Service Unavailable")
+
+
+def test_sync_command_against_a_running_cycle(
+    sync_env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = lock.cycle_lock_path(sync_env.config.state.dir)
+    monkeypatch.setattr(cycle, "CYCLE_LOCK_WAIT", 0.3)
+    holder = hold_lock(path)
+    try:
+        assert cli.main(["--config", sync_env.config.path, "sync"]) == 2
+    finally:
+        release(holder)
+    assert capsys.readouterr().err == (
+        f"patchsync: error: {path}: held by pid {holder.pid} daemon cycle; waited 0.3 s\n"
+    )
+    assert gittree.git(sync_env.repo, "for-each-ref", "--format=%(refname)").split() == [
+        "refs/heads/ec2",
+        "refs/tags/v2.6.32",
+    ]
+
+
+def test_check_command_shares_the_cycle_lock(
+    sync_env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = lock.cycle_lock_path(sync_env.config.state.dir)
+    monkeypatch.setattr(cycle, "CYCLE_LOCK_WAIT", 0.3)
+    holder = hold_lock(path)
+    try:
+        assert cli.main(["--config", sync_env.config.path, "check"]) == 2
+    finally:
+        release(holder)
+    assert capsys.readouterr().err == f"patchsync: error: {path}: held by pid {holder.pid} daemon cycle; waited 0.3 s\n"
+    # Free again: check runs.
+    assert cli.main(["--config", sync_env.config.path, "check"]) == 1

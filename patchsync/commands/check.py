@@ -50,7 +50,12 @@ def run(args: argparse.Namespace) -> int:
     targets = [config.target(args.target)] if args.target else list(config.targets)
     if not targets:
         raise ConfigError("no [[target]] to check", where=config.path)
-    patchset = obtain_patchset(config, args.src_rpm)
+    # check writes only the download cache; it shares the cycle lock with
+    # sync and the daemon so a manual check never races a cycle's fetch.
+    from .. import cycle, lock
+
+    with lock.hold(lock.cycle_lock_path(config.state.dir), wait=cycle.CYCLE_LOCK_WAIT, what="check"):
+        patchset = obtain_patchset(config, args.src_rpm)
     verbose = bool(getattr(args, "verbose", False))
     checks: list[TargetCheck] = []
     for target in targets:

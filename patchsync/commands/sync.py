@@ -1,15 +1,22 @@
-"""``patchsync sync``: write the KOTD's patches into each target's review branch."""
+"""``patchsync sync``: one whole cycle, the systemd timer's way.
+
+Fetch, compare and write the KOTD's patches into each target's review
+branch, record the run in the history and mail the report (``--no-mail``
+skips the mail), all under the cycle lock shared with the daemon.  The
+output and exit statuses are those of issue 4, section 5.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from ..errors import ConfigError
+from ..errors import EXIT_ERROR, ConfigError, PatchsyncError
 from . import check
 from ._common import load_config, print_json
 
-HELP = "write the KOTD's patches into each target's review branch (git)"
+HELP = "write the KOTD's patches into each target's review branch (git), record the run, mail the report"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,21 +24,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="compute everything, write nothing")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--src-rpm", metavar="FILE", help="use this src.rpm (path or URL) instead of the newest KOTD")
+    parser.add_argument("--no-mail", action="store_true", help="do not mail the report (it is still recorded)")
+
+
+def trigger_name() -> str:
+    """``systemd`` under a unit (the timer's service sets ``$INVOCATION_ID``), else ``manual``."""
+    return "systemd" if os.environ.get("INVOCATION_ID") else "manual"
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..gitsync import sync_all
+    from ..cycle import run_cycle
+    from ..gitsync import ERROR, SyncResult
     from ..report.sync import exit_code, render_json, render_text
 
     config = load_config(args)
-    targets = [config.target(args.target)] if args.target else list(config.targets)
-    if not targets:
+    if not args.target and not config.targets:
         raise ConfigError("no [[target]] to sync", where=config.path)
-    # Looked up on the module at call time: one way of obtaining the KOTD for check and sync.
-    patchset = check.obtain_patchset(config, args.src_rpm)
-    results = sync_all(patchset, config, targets, dry_run=args.dry_run)
+    result = run_cycle(
+        config,
+        trigger=trigger_name(),
+        target=args.target,
+        src_rpm=args.src_rpm,
+        dry_run=args.dry_run,
+        mail=not args.no_mail,
+        allow_backwards=args.src_rpm is not None,
+        # One way of obtaining the KOTD for check and sync.
+        obtain=check.obtain_patchset,
+    )
+    if result.source is None:
+        # The cycle failed before any target (the fetch); it is recorded
+        # and mailed, and the one line a user sees is the cause.
+        raise PatchsyncError(result.error)
+    results = [
+        t.detail
+        if isinstance(t.detail, SyncResult)
+        else SyncResult(t.name, t.mode, ERROR, ref=t.ref, error=t.error, dry_run=args.dry_run)
+        for t in result.targets
+    ]
     if args.json:
-        print_json(render_json(patchset.source, results, dry_run=args.dry_run))
+        print_json(render_json(result.source, results, dry_run=args.dry_run))
     else:
-        sys.stdout.write(render_text(patchset.source, results, dry_run=args.dry_run))
-    return exit_code(results)
+        sys.stdout.write(render_text(result.source, results, dry_run=args.dry_run))
+    if result.mail == "queued":
+        print("patchsync: the report stays in the outbox (SMTP failed); the next cycle retries it", file=sys.stderr)
+    return max(exit_code(results), EXIT_ERROR if result.error else 0)
