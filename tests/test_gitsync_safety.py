@@ -80,6 +80,7 @@ def test_replayed_commit_that_conflicts_names_the_commit(tmp_path: Path) -> None
     (conflict,) = result.conflicts
     assert conflict.commit == sc.commits["xen3-p04.diff"]
     assert conflict.files == ("src/c.c",)
+    assert conflict.message == "src/c.c: content conflict (git merge-file)"
     _assert_nothing_written(sc, refs_before, objects_before)
 
 

@@ -268,6 +268,7 @@ def test_config_author_signoff_buglink_and_templates(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.allow_error_log
 def test_push_with_lease(tmp_path: Path) -> None:
     sc = build(tmp_path, "released")
     remote = tmp_path / "remote.git"
@@ -277,6 +278,18 @@ def test_push_with_lease(tmp_path: Path) -> None:
     result = _sync(sc)
     assert result.pushed
     assert ref(remote, REVIEW) == result.head
+    # Someone else pushes to the review branch: the next sync keeps their work.
+    tree = git(remote, "rev-parse", f"{REVIEW}^{{tree}}").strip()
+    theirs = git(remote, "commit-tree", tree, "-p", str(result.head), "-m", "remote fixup").strip()
+    git(remote, "update-ref", REVIEW, theirs)
+    newer = replace(sc, patchset=replace(sc.patchset, source=replace(sc.patchset.source, tarball_sha256="cd" * 32)))
+    again = _sync(newer)
+    assert again.status == "error"
+    assert again.error is not None
+    assert again.error.startswith(f"{sc.repo}: push of {REVIEW} to origin failed: ")
+    assert not again.pushed
+    assert ref(remote, REVIEW) == theirs
+    assert ref(sc.repo, REVIEW) == again.head
 
 
 def test_order_of_kotd_drives_development_order(tmp_path: Path) -> None:

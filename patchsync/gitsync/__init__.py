@@ -244,7 +244,12 @@ def _sync(
         result.branch_updated = move_branch
         log.info("%s: wrote %s (%d commits)", target.name, review_ref, len(commits))
         if target.push_remote:
-            refs.push(repo, target.push_remote, review_ref, head, review)
+            # The lease expects what patchsync last pushed there (nothing at
+            # first), so a push by anyone else to the review branch is kept.
+            pushed_ref = refs.PUSHED_PREFIX + target.name
+            pushed = refs.read(repo, pushed_ref)
+            refs.push(repo, target.push_remote, review_ref, head, pushed)
+            refs.transaction(repo, [refs.RefUpdate(pushed_ref, head, pushed)], message=f"patchsync push {target.name}")
             result.pushed = True
         if branch_error:
             raise GitError(branch_error)

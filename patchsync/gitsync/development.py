@@ -71,7 +71,10 @@ def _log(repo: str, base_sha: str, branch_commit: str) -> list[tuple[list[str], 
     out = run_git(
         repo,
         [
-            "log", "--reverse", "--topo-order", "-z", "--raw", "--no-renames", "--no-abbrev",
+            # The user's log/diff configuration must not change the stream.
+            "-c", "log.showSignature=false", "-c", "diff.external=",
+            "log", "--reverse", "--topo-order", "-z", "--raw", "--no-renames", "--no-abbrev", "--no-color",
+            "--no-ext-diff", "--no-notes",
             "--format=%x01%H %P%x02%T", f"{base_sha}..{branch_commit}", "--",
         ],
     ).stdout  # fmt: skip

@@ -19,6 +19,8 @@ from .objects import ZERO_OID, run_git
 BACKUP_PREFIX = "refs/patchsync/backup/"
 #: What patchsync last wrote to a target's review branch.
 LAST_PREFIX = "refs/patchsync/last/"
+#: What patchsync last pushed to a target's ``push_remote`` (the lease's expectation).
+PUSHED_PREFIX = "refs/patchsync/pushed/"
 
 
 @dataclass(frozen=True)

@@ -117,10 +117,12 @@ def replay(
     """``onto`` with a commit's changes (old entry -> new entry per path), merged per file."""
     out: dict[bytes, TreeEntry | None] = {}
     failed: list[bytes] = []
+    why: list[str] = []
     for path, (old, new) in changes.items():
         cur = trees.lookup(store, onto, path)
         if cur is not None and cur.is_tree:
             failed.append(path)
+            why.append(f"{path.decode('utf-8', 'replace')}: a folder in the new parent")
         elif cur == old:
             out[path] = new
         elif cur == new:
@@ -129,11 +131,14 @@ def replay(
             merged = merge3(store.blob(old.sha), store.blob(cur.sha), store.blob(new.sha), scratch)
             if merged is None:
                 failed.append(path)
+                why.append(f"{path.decode('utf-8', 'replace')}: content conflict (git merge-file)")
                 continue
             mode = new.mode if old.mode != new.mode else cur.mode
             out[path] = TreeEntry(mode, store.write_blob(merged))
         else:
             failed.append(path)
+            state = "missing" if cur is None else "changed"
+            why.append(f"{path.decode('utf-8', 'replace')}: {state} in the new parent")
     if failed:
-        raise Conflict("changes do not merge", commit=commit, files=_decode(failed))
+        raise Conflict("; ".join(why), commit=commit, files=_decode(failed))
     return trees.edit(store, onto, out)
