@@ -1,0 +1,179 @@
+"""Benchmark ``patchsync extract`` against the manual way and libarchive (issue 2, section 8).
+
+Not a test: run by hand, paste the table into the README.
+
+    python -m benchmarks.extract [--runs 7] [--size 150000000] [--codecs gzip,zstd,xz]
+
+Generates (once, cached in benchmarks/out/, which git ignores) a src.rpm per
+codec with rpmbuild: a random 150 MB "Linux tarball" plus the patch tarball
+(the real SUSE patches of ../shared/corpus when present, else the sample
+fixture patches) and series.conf.  Then, with the page cache warm, times
+the median wall clock and peak RSS of:
+
+- ``patchsync extract X --output DIR`` (extracts AND untars the patches,
+  checking sizes and digests),
+- ``rpm2cpio X | cpio -i patches.xen.tar.bz2`` (the manual way),
+- ``bsdtar -xf X patches.xen.tar.bz2`` (libarchive, C),
+- plain rpmfile (``RPMFile.extractfile``) for reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "benchmarks" / "out"
+CORPUS = REPO.parent / "shared" / "corpus" / "suse-xen"
+SAMPLE = REPO / "tests" / "data" / "kotd" / "2.6.32.10"
+TARBALL = "patches.xen.tar.bz2"
+#: rpm's %_source_payload per codec; the levels only change build time on random data.
+PAYLOADS = {"gzip": "w9.gzdio", "zstd": "w19.zstdio", "xz": "w2.xzdio", "bzip2": "w9.bzdio", "lzma": "w2.lzdio"}
+
+_RPMFILE = """
+import sys, rpmfile
+with rpmfile.open(sys.argv[1]) as rpm:
+    fh = rpm.extractfile(sys.argv[2])
+    open(sys.argv[2], "wb").write(fh.read())
+"""
+
+
+def patches() -> tuple[dict[str, bytes], bytes, str]:
+    if CORPUS.is_dir():
+        files = {p.name: p.read_bytes() for d in ("v2", "same") for p in sorted((CORPUS / d).iterdir())}
+        label = f"{len(files)} real SUSE patches from ../shared/corpus"
+    else:
+        files = {p.name: p.read_bytes() for p in sorted((SAMPLE / "patches.xen").iterdir())}
+        label = f"{len(files)} sample patches"
+    series = b"".join(b"+xen\tpatches.xen/" + n.encode() + b"\n" for n in files)
+    return files, series, label
+
+
+def generate(codec: str, size: int) -> Path:
+    sys.path.insert(0, str(REPO))
+    from tests.rpmbuild import build_with
+
+    dest = OUT / f"{codec}-{size}"
+    found = sorted(dest.glob("*.src.rpm"))
+    if found:
+        return found[0]
+    rpmbuild = shutil.which("rpmbuild")
+    if rpmbuild is None:
+        sys.exit("rpmbuild is needed to generate the benchmark packages")
+    files, series, _label = patches()
+    print(f"generating {codec} ({size} bytes of filler) ...", file=sys.stderr, flush=True)
+    start = time.monotonic()
+    path = build_with(
+        rpmbuild, dest, patches=files, series_conf=series, payload=PAYLOADS[codec], extra_size=size, codec=codec
+    )
+    print(f"  {path.name}: {path.stat().st_size} bytes in {time.monotonic() - start:.0f} s", file=sys.stderr)
+    return path
+
+
+def run_once(argv: Sequence[str], cwd: Path) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one run, its children included."""
+    start = time.perf_counter()
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {err}")
+    if proc.stderr:
+        proc.stderr.close()
+    # Linux reports ru_maxrss in KiB, and wait4 includes the children the child waited for.
+    return wall, usage.ru_maxrss
+
+
+def measure(name: str, make_argv: object, pkg: Path, runs: int) -> tuple[float, float]:
+    assert callable(make_argv)
+    walls: list[float] = []
+    rss: list[int] = []
+    for i in range(runs + 1):
+        with tempfile.TemporaryDirectory(prefix="bench-", dir=OUT) as tmp:
+            wall, peak = run_once(make_argv(pkg, Path(tmp)), Path(tmp))
+        if i:  # the first run warms the page cache
+            walls.append(wall)
+            rss.append(peak)
+    return statistics.median(walls), max(rss) / 1024
+
+
+def tools() -> dict[str, object]:
+    py = sys.executable
+    found: dict[str, object] = {
+        "patchsync extract": lambda pkg, tmp: [
+            py,
+            "-m",
+            "patchsync",
+            "extract",
+            str(pkg),
+            "--output",
+            str(tmp / "o"),
+            "-q",
+        ],
+    }
+    if shutil.which("rpm2cpio") and shutil.which("cpio"):
+        found["rpm2cpio | cpio -i"] = lambda pkg, tmp: [
+            "sh",
+            "-c",
+            f"rpm2cpio '{pkg}' | cpio -i --quiet {TARBALL}",
+        ]
+    if shutil.which("bsdtar"):
+        found["bsdtar -xf"] = lambda pkg, tmp: ["bsdtar", "-xf", str(pkg), TARBALL]
+    found["plain rpmfile"] = lambda pkg, tmp: [py, "-c", _RPMFILE, str(pkg), TARBALL]
+    return found
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {platform.machine()}, {model}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--size", type=int, default=150_000_000, help="bytes of random filler")
+    parser.add_argument("--codecs", default="gzip,zstd,xz")
+    args = parser.parse_args(argv)
+    codecs = args.codecs.split(",")
+    OUT.mkdir(parents=True, exist_ok=True)
+    packages = {c: generate(c, args.size) for c in codecs}
+    results: dict[str, dict[str, tuple[float, float]]] = {}
+    for name, make_argv in tools().items():
+        for codec, pkg in packages.items():
+            results.setdefault(name, {})[codec] = measure(name, make_argv, pkg, args.runs)
+            print(f"{name:22} {codec:5} {results[name][codec][0]:.3f} s", file=sys.stderr, flush=True)
+    _files, _series, label = patches()
+    sizes = ", ".join(f"{c} {p.stat().st_size / 1e6:.0f} MB" for c, p in packages.items())
+    print(f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}; Python {platform.python_version()}.")
+    print(f"Packages: {sizes}; the patch tarball holds {label}.")
+    print(f"Median wall of {args.runs} runs with a warm page cache, and the peak RSS of any run.\n")
+    print("| command | " + " | ".join(codecs) + " |")
+    print("|---|" + "---|" * len(codecs))
+    for name, row in results.items():
+        cells = [f"{wall:.3f} s, {rss:.0f} MB" for wall, rss in (row[c] for c in codecs)]
+        print(f"| `{name}` | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
