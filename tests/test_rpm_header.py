@@ -14,15 +14,17 @@ from patchsync.rpm import tags
 from patchsync.rpm.header import NeedMoreData, parse_headers
 from patchsync.rpm.verify import StreamVerifier
 from tests import rpmtools
-from tests.rpmbuild import build_srpm, make_tarball
+from tests.conftest import DATA
+from tests.rpmbuild import make_tarball
 
-PATCHES = {"xen3-fixup-common": b"--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n", "xen-balloon-max": b"Subject: x\n"}
+KOTD = DATA / "kotd" / "2.6.32.10"
+PATCHES = {p.name: p.read_bytes() for p in (KOTD / "patches.xen").iterdir()}
 
 
 @pytest.fixture(scope="module")
-def pkg(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    path = build_srpm(tmp_path_factory.mktemp("srpm"), patches=PATCHES, series_conf=b"patches.xen/xen-balloon-max\n")
-    return path.read_bytes()
+def pkg() -> bytes:
+    """A committed fixture built by rpmbuild (tests/data/make-fixtures.py)."""
+    return (DATA / "srpms" / "gzip" / "kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm").read_bytes()
 
 
 def test_reads_what_rpm_declares(pkg: bytes) -> None:

@@ -17,22 +17,22 @@ from patchsync.rpm import cpio
 from patchsync.rpm.header import RpmFileEntry, parse_headers
 from patchsync.rpm.payload import read_members
 from tests import rpmtools
-from tests.rpmbuild import build_srpm, make_tarball
+from tests.conftest import DATA
+from tests.rpmbuild import make_tarball
 
-PATCHES = {
-    "xen3-fixup-common": b"Subject: xen3 fixup\n\n--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-a\n+b\n",
-    "xen-balloon-max": b"Subject: balloon\n",
-}
-SERIES = b"\tpatches.xen/xen3-fixup-common\n\tpatches.xen/xen-balloon-max\n"
+KOTD = DATA / "kotd" / "2.6.32.10"
+PATCHES = {p.name: p.read_bytes() for p in (KOTD / "patches.xen").iterdir()}
+SERIES = (KOTD / "series.conf").read_bytes()
+#: The committed fixtures were built from these with the same (reproducible) tarball writer.
 TARBALL = make_tarball({f"patches.xen/{k}": v for k, v in PATCHES.items()})
 WANTED = ("patches.xen.tar.bz2", "series.conf")
 CODECS = ("gzip", "bzip2", "xz", "lzma", "zstd")
 
 
 @pytest.fixture(scope="module")
-def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("srpms")
-    return {c: build_srpm(root / c, patches=PATCHES, series_conf=SERIES, codec=c) for c in CODECS}
+def packages() -> dict[str, Path]:
+    """The committed fixtures (tests/data/make-fixtures.py), one per codec."""
+    return {c: DATA / "srpms" / c / "kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm" for c in CODECS}
 
 
 @pytest.mark.parametrize("codec", CODECS)
