@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -103,14 +104,10 @@ def download_candidate(
 
 
 def prune_srpms(folder: Path, *, keep: int, current: Path) -> None:
-    """Keep the ``keep`` most recent src.rpms (``state.retain_srpms``) and no stale .part files."""
-    complete = sorted(
-        (p for p in folder.iterdir() if p.name.endswith(".src.rpm") and p != current),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    for old in complete[max(0, keep - 1) :]:
-        log.debug("removing old %s", old)
-        old.unlink(missing_ok=True)
+    """Keep the ``keep`` most recent src.rpms (``state.retain_srpms``), ``current`` among them, and no stale .part."""
+    from ..housekeeping import prune_srpms as prune_complete
+
+    os.utime(current)  # the one just used counts as the newest
+    prune_complete(folder, keep)
     for part in folder.glob("*" + PART_SUFFIX):
         part.unlink(missing_ok=True)
