@@ -127,7 +127,14 @@ def store(state_dir: Path, key: CacheKey, patchset: PatchSet) -> None:
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         _fsync_tree(tmp)
-        os.rename(tmp, final)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.is_dir():
+                raise
+            # Another run (the daemon and a manual check) stored it first.
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
         fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
