@@ -156,7 +156,7 @@ def _fsync_tree(folder: Path) -> None:
 def _prune(root: Path) -> None:
     entries = sorted(
         (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-        key=lambda p: p.stat().st_mtime,
+        key=lambda p: p.stat().st_mtime_ns,
         reverse=True,
     )
     for old in entries[KEEP_ENTRIES:]:
