@@ -93,6 +93,7 @@ class TargetRepo:
         dest.write_bytes(patch)
         git(self.path, "apply", "-p1", "-", input=patch)
         for rel, data in (extra or {}).items():
+            (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
             (self.path / rel).write_bytes(data)
         git(self.path, "add", "-A")
         git(self.path, "commit", "-q", "-m", f"UBUNTU: [Xen] {name}", env=self._env())

@@ -102,15 +102,26 @@ class Scenario:
         return replace(self, target=target, drift=replace(self.drift, mode=target.mode))
 
 
-def build(tmp_path: Path, mode: str, *, name: str = "lucid-ec2", bare: bool = False) -> Scenario:
-    """The target repository with base, seven patch commits, a config and a SAUCE commit."""
+def build(tmp_path: Path, mode: str, *, name: str = "lucid-ec2", bare: bool = False, series: bool = False) -> Scenario:
+    """The target repository with base, seven patch commits, a config and a SAUCE commit.
+
+    With ``series``, each patch commit also appends its name to a quilt
+    ``series`` file in the patches folder.
+    """
     work = TargetRepo(tmp_path / ("work" if bare else "repo"))
+    listed: list[str] = []
+
+    def add(name_: str) -> str:
+        listed.append(name_)
+        extra = {f"{PATCHES_DIR}/series": "".join(f"{n}\n" for n in listed).encode()} if series else None
+        return work.commit_patch(name_, TREE_PATCHES[name_], extra=extra)
+
     base = work.commit("Linux 2.6.32", {k: v.encode() for k, v in BASE_FILES.items()})
     work.git("tag", "v2.6.32")
     commits: dict[str, str] = {}
     others: list[str] = []
     for name_ in ("xen3-p01.diff", "xen3-p02.diff"):
-        commits[name_] = work.commit_patch(name_, TREE_PATCHES[name_])
+        commits[name_] = add(name_)
     config = work.commit(
         "UBUNTU: [Config] ec2: enable XEN_BLKDEV",
         {"debian.ec2/config/config.common.ec2": b"CONFIG_XEN_BLKDEV=y\n"},
@@ -119,7 +130,7 @@ def build(tmp_path: Path, mode: str, *, name: str = "lucid-ec2", bare: bool = Fa
     others.append(config)
     commits["config"] = config
     for name_ in ("xen3-p03.diff", "xen3-p04.diff"):
-        commits[name_] = work.commit_patch(name_, TREE_PATCHES[name_])
+        commits[name_] = add(name_)
     sauce = work.commit(
         "UBUNTU: SAUCE: z: fix the z driver",
         {"src/z.c": _edit(BASE_FILES["src/z.c"], {3: "z fixed\n"}).encode()},
@@ -128,7 +139,7 @@ def build(tmp_path: Path, mode: str, *, name: str = "lucid-ec2", bare: bool = Fa
     others.append(sauce)
     commits["sauce"] = sauce
     for name_ in ("xen3-p05.diff", "xen3-p06.diff", "xen3-p07.diff"):
-        commits[name_] = work.commit_patch(name_, TREE_PATCHES[name_])
+        commits[name_] = add(name_)
     repo = work.path
     if bare:
         repo = tmp_path / "repo.git"

@@ -378,3 +378,25 @@ def test_backups_beyond_retain_are_pruned_in_the_same_transaction(tmp_path: Path
     assert result.backup is not None
     left = git(sc.repo, "for-each-ref", "--format=%(refname)", "refs/patchsync/backup/").split()
     assert left == sorted([*(prefix + s for s in kept), result.backup, "refs/patchsync/backup/other/20261101T000000Z"])
+
+
+@pytest.mark.parametrize("mode", ["released", "development"])
+def test_quilt_series_file_follows_the_kotd(tmp_path: Path, mode: str) -> None:
+    # Every patch commit appends to debian.ec2/patches/series: development
+    # mode must not merge those appends line by line (they would conflict).
+    sc = build(tmp_path, mode, series=True)
+    result = _sync(sc)
+    assert result.status == "updated", result.conflicts
+    series = git(sc.repo, "show", f"{REVIEW}:{PATCHES_DIR}/series")
+    assert series.splitlines() == KOTD_ORDER
+    # Apart from the series file, the tree is the invariant.
+    expected = sc.expected(tmp_path / "oracle")
+    want = set(git(tmp_path / "oracle", "ls-tree", "-r", expected).splitlines())
+    got = set(git(sc.repo, "ls-tree", "-r", REVIEW).splitlines())
+    assert [line.split("\t")[1] for line in got ^ want] == [f"{PATCHES_DIR}/series"]
+    if mode == "development":
+        # Each rewritten commit lists exactly the patches present at that point.
+        for sha in git(sc.repo, "rev-list", f"v2.6.32..{REVIEW}").split():
+            files = git(sc.repo, "ls-tree", "--name-only", f"{sha}:{PATCHES_DIR}").split()
+            listed = git(sc.repo, "show", f"{sha}:{PATCHES_DIR}/series").split()
+            assert sorted(listed) == sorted(f for f in files if f != "series"), sha

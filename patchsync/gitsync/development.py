@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..errors import GitError
 from ..model import PatchDelta
 from . import message, trees
-from .context import SERIES_FILE, Context, NewCommit
+from .context import SERIES_FILE, Context, NewCommit, edit_series
 from .objects import TreeEntry, run_git
 from .released import _BODY
 from .treeapply import Conflict, apply_patch, replay
@@ -149,6 +149,10 @@ def plan(ctx: Context, rng: Range, deltas: Sequence[PatchDelta]) -> tuple[str, l
             where=ctx.target.repo,
         )
     items = _order(ctx, rng, by_tree_name, added)
+    # How every replayed version of a quilt series file must change: the
+    # removals and renames everywhere, the added patches once their commit
+    # is in the new history.
+    series_edits = [d for d in deltas if d.status in ("removed", "renamed")]
     store = ctx.store
     head = rng.base
     tree = store.commit(rng.base).tree
@@ -156,6 +160,7 @@ def plan(ctx: Context, rng: Range, deltas: Sequence[PatchDelta]) -> tuple[str, l
     for item in items:
         if item.added is not None:
             head, tree = _add(ctx, head, tree, item.added, out)
+            series_edits.append(item.added)
             continue
         entry = item.commit
         assert entry is not None
@@ -164,7 +169,7 @@ def plan(ctx: Context, rng: Range, deltas: Sequence[PatchDelta]) -> tuple[str, l
             head, tree = entry.sha, entry.tree
             continue
         commit = store.commit(entry.sha)
-        new_tree = _replay(ctx, entry, tree, rewrite)
+        new_tree = _replay(ctx, entry, tree, rewrite, series_edits)
         if new_tree is None:
             continue  # a removed patch's commit that carried nothing else
         if rewrite:
@@ -225,11 +230,16 @@ def _names(item: _Item, by_tree_name: Mapping[str, PatchDelta]) -> set[str]:
     return {(by_tree_name[n].name if n in by_tree_name else n) for n in item.patches}
 
 
-def _replay(ctx: Context, commit: RangeCommit, onto: str, rewrite: list[PatchDelta]) -> str | None:
+def _replay(
+    ctx: Context, commit: RangeCommit, onto: str, rewrite: list[PatchDelta], series_edits: Sequence[PatchDelta]
+) -> str | None:
     """The tree of ``commit`` replayed on ``onto`` with its patches swapped; None to drop it."""
     store = ctx.store
     if not rewrite:
-        return replay(store, onto, commit.changes, scratch=ctx.scratch, commit=commit.sha)
+        changes = dict(commit.changes)
+        series = changes.pop(ctx.patch_path(SERIES_FILE), None)
+        new_tree = replay(store, onto, changes, scratch=ctx.scratch, commit=commit.sha)
+        return _series(ctx, new_tree, series, series_edits)
     parent_tree = store.commit(commit.parent).tree
     stripped = commit.tree
     for delta in rewrite:
@@ -246,6 +256,7 @@ def _replay(ctx: Context, commit: RangeCommit, onto: str, rewrite: list[PatchDel
             store, applied.tree, {ctx.patch_path(old_name): trees.lookup(store, parent_tree, ctx.patch_path(old_name))}
         )
     changes = trees.diff(store, parent_tree, stripped)
+    series = changes.pop(ctx.patch_path(SERIES_FILE), None)
     if rewrite and all(d.status == "removed" for d in rewrite) and not changes:
         return None
     new_tree = replay(store, onto, changes, scratch=ctx.scratch, commit=commit.sha)
@@ -266,7 +277,27 @@ def _replay(ctx: Context, commit: RangeCommit, onto: str, rewrite: list[PatchDel
         if delta.status == "removed":
             continue
         new_tree = ctx.set_patch_file(new_tree, delta)
-    return new_tree
+    return _series(ctx, new_tree, series, series_edits)
+
+
+def _series(
+    ctx: Context, tree: str, change: tuple[TreeEntry | None, TreeEntry | None] | None, edits: Sequence[PatchDelta]
+) -> str:
+    """``tree`` with a commit's own version of the series file, edited for the sync.
+
+    Series files are never merged line by line: two commits appending
+    after the same line would conflict for no reason.
+    """
+    if change is None:
+        return tree
+    path = ctx.patch_path(SERIES_FILE)
+    new = change[1]
+    if new is None:
+        return trees.edit(ctx.store, tree, {path: None})
+    content = ctx.store.blob(new.sha)
+    for delta in edits:
+        content = edit_series(content, delta, ctx.kotd_order)
+    return trees.edit(ctx.store, tree, {path: TreeEntry(new.mode, ctx.store.write_blob(content))})
 
 
 def _add(ctx: Context, head: str, tree: str, delta: PatchDelta, out: list[NewCommit]) -> tuple[str, str]:
