@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from .errors import PatchsyncError, TarballError
@@ -75,7 +74,7 @@ def write_patchset(patchset: PatchSet, output: Path) -> None:
         raise TarballError(f"top folder named {SERIES_CONF} clashes with series.conf", where=output)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
+        tmp = _make_temp_dir(output)
     except OSError as exc:
         raise PatchsyncError(f"cannot create the output folder: {exc.strerror}", where=output) from None
     try:
@@ -89,6 +88,18 @@ def write_patchset(patchset: PatchSet, output: Path) -> None:
         if isinstance(exc, OSError):
             raise PatchsyncError(f"cannot write: {exc.strerror or exc}", where=output) from None
         raise
+
+
+def _make_temp_dir(output: Path) -> Path:
+    """A new private folder beside ``output`` (tempfile.mkdtemp without importing random)."""
+    for _ in range(100):
+        tmp = output.with_name(f".{output.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            tmp.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"no free temporary name beside {output}")  # pragma: no cover
 
 
 def _write_tree(root: Path, patchset: PatchSet) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import IntegrityError, RpmError
@@ -50,12 +49,6 @@ _FIELD_NAMESIZE = 11
 
 def _pad(n: int) -> int:
     return -n % ALIGN
-
-
-@dataclass(frozen=True)
-class Member:
-    name: str
-    data: bytes
 
 
 def member_key(name: str) -> str:

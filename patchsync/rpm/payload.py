@@ -106,6 +106,17 @@ class _Input:
             h.update(data)
         return data
 
+    def file_like(self) -> IO[bytes]:
+        """Something with read() for zstandard: the file itself when nothing hashes along.
+
+        The payload runs to the end of the file (its size was checked), so
+        the file can be handed over as is, sparing a Python call per read.
+        """
+        if self.hashers:
+            # _Input has the read() the stream reader calls; zstandard's stubs ask for a full IO.
+            return cast(IO[bytes], self)
+        return cast(IO[bytes], self.fh)
+
     def drain(self) -> None:
         """Read the rest so the whole-payload digests see it (no decompression)."""
         if self.hashers:
@@ -211,10 +222,7 @@ def _zstd(src: _Input, where: str) -> Iterator[bytes | memoryview]:
 
     buf = bytearray(OUT_CHUNK)
     out = memoryview(buf)
-    # _Input has the read() the stream reader calls; zstandard's stubs ask for a full IO.
-    reader = zstandard.ZstdDecompressor().stream_reader(
-        cast(IO[bytes], src), read_size=IN_CHUNK, read_across_frames=True
-    )
+    reader = zstandard.ZstdDecompressor().stream_reader(src.file_like(), read_size=IN_CHUNK, read_across_frames=True)
     try:
         while n := reader.readinto(buf):
             # The walker copies what it keeps, so the buffer is reused.
