@@ -80,34 +80,46 @@ def generate(codec: str, size: int) -> Path:
     return path
 
 
-def run_once(argv: Sequence[str], cwd: Path) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one run, its children included."""
-    start = time.perf_counter()
+#: GNU time reports a child's peak RSS correctly; wait4() on a child forked from this
+#: process counts the parent's pages it shared until exec (about 15 MB here).
+GNU_TIME = Path("/usr/bin/time")
+
+
+def run_once(argv: Sequence[str], cwd: Path) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (KiB) of one run, its children included."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    rss_file = cwd / ".maxrss"
+    if GNU_TIME.exists():
+        argv = [str(GNU_TIME), "-f", "%M", "-o", str(rss_file), *argv]
+    start = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {err}")
+    err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.stderr:
         proc.stderr.close()
-    # Linux reports ru_maxrss in KiB, and wait4 includes the children the child waited for.
-    return wall, usage.ru_maxrss
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv} failed ({proc.returncode}): {err}")
+    # Linux reports ru_maxrss in KiB; wait4 includes the children the child waited for.
+    rss = int(rss_file.read_text().split()[-1]) if rss_file.exists() else usage.ru_maxrss
+    return wall, usage.ru_utime + usage.ru_stime, rss
 
 
-def measure(name: str, make_argv: object, pkg: Path, runs: int) -> tuple[float, float]:
+def measure(name: str, make_argv: object, pkg: Path, runs: int) -> tuple[float, float, float]:
+    """Median wall and CPU seconds, and the largest peak RSS in MiB."""
     assert callable(make_argv)
     walls: list[float] = []
+    cpus: list[float] = []
     rss: list[int] = []
     for i in range(runs + 1):
         with tempfile.TemporaryDirectory(prefix="bench-", dir=OUT) as tmp:
-            wall, peak = run_once(make_argv(pkg, Path(tmp)), Path(tmp))
+            wall, cpu, peak = run_once(make_argv(pkg, Path(tmp)), Path(tmp))
         if i:  # the first run warms the page cache
             walls.append(wall)
+            cpus.append(cpu)
             rss.append(peak)
-    return statistics.median(walls), max(rss) / 1024
+    return statistics.median(walls), statistics.median(cpus), max(rss) / 1024
 
 
 def tools() -> dict[str, object]:
@@ -157,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     codecs = args.codecs.split(",")
     OUT.mkdir(parents=True, exist_ok=True)
     packages = {c: generate(c, args.size) for c in codecs}
-    results: dict[str, dict[str, tuple[float, float]]] = {}
+    results: dict[str, dict[str, tuple[float, float, float]]] = {}
     for name, make_argv in tools().items():
         for codec, pkg in packages.items():
             results.setdefault(name, {})[codec] = measure(name, make_argv, pkg, args.runs)
@@ -166,12 +178,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = ", ".join(f"{c} {p.stat().st_size / 1e6:.0f} MB" for c, p in packages.items())
     print(f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}; Python {platform.python_version()}.")
     print(f"Packages: {sizes}; the patch tarball holds {label}.")
-    print(f"Median wall of {args.runs} runs with a warm page cache, and the peak RSS of any run.\n")
+    load = os.getloadavg()[0]
+    print(
+        f"Median wall and CPU (user + system) time of {args.runs} runs with a warm page cache, and the"
+        f" peak RSS of any run; load average {load:.1f} at the end.\n"
+    )
     print("| command | " + " | ".join(codecs) + " |")
     print("|---|" + "---|" * len(codecs))
     for name, row in results.items():
-        cells = [f"{wall:.3f} s, {rss:.0f} MB" for wall, rss in (row[c] for c in codecs)]
-        print(f"| `{name}` | " + " | ".join(cells) + " |")
+        cells = [f"{wall:.3f} s ({cpu:.3f} s CPU), {rss:.0f} MB" for wall, cpu, rss in (row[c] for c in codecs)]
+        cell = name.replace("|", "\\|")  # a pipe would end the Markdown cell
+        print(f"| `{cell}` | " + " | ".join(cells) + " |")
     return 0
 
 
