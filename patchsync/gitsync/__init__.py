@@ -11,13 +11,12 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import lock
-from ..config import Config, TargetConfig
+from ..config import TargetConfig
 from ..errors import GitError, PatchsyncError
 from ..model import PatchDelta, PatchSet, TargetDrift
 from . import development, message, refs, released
@@ -126,39 +125,6 @@ def sync_target(
         result.error = str(exc)
         log.error("%s: %s", target.name, exc)
     return result
-
-
-def sync_all(
-    patchset: PatchSet,
-    config: Config,
-    targets: Sequence[TargetConfig],
-    *,
-    dry_run: bool = False,
-) -> list[SyncResult]:
-    """Compare and sync each target in turn; one failing target never stops the others."""
-    from ..compare import compare_target
-
-    results: list[SyncResult] = []
-    for target in targets:
-        try:
-            drift = compare_target(patchset, target, config.source.series_symbols, details=False)
-        except PatchsyncError as exc:
-            log.error("%s: %s", target.name, exc)
-            results.append(
-                SyncResult(target.name, target.mode, ERROR, ref=target.review_ref, error=str(exc), dry_run=dry_run)
-            )
-            continue
-        results.append(
-            sync_target(
-                patchset,
-                target,
-                drift,
-                state_dir=Path(config.state.dir),
-                dry_run=dry_run,
-                retain_backups=config.state.retain_backups,
-            )
-        )
-    return results
 
 
 def _sync(
@@ -297,4 +263,4 @@ def _same(store: ObjectStore, review: str, head: str, commits: list[NewCommit]) 
     return at == store.commit(commits[0].sha).parents[0]
 
 
-__all__ = ["CONFLICT", "ERROR", "UPDATED", "UP_TO_DATE", "ConflictInfo", "SyncResult", "sync_all", "sync_target"]
+__all__ = ["CONFLICT", "ERROR", "UPDATED", "UP_TO_DATE", "ConflictInfo", "SyncResult", "sync_target"]
