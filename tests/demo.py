@@ -7,11 +7,15 @@ Everything happens in a temporary folder that is removed at the end:
    http.server in a thread;
 2. ``patchsync fetch`` discovers the newest kernel-source src.rpm there and
    downloads it, verified;
-3. ``patchsync extract`` takes patches.xen and series.conf out of it.
+3. ``patchsync extract`` takes patches.xen and series.conf out of it;
+4. a sample kernel tree is built: base, one commit per 2.6.32.9 patch and a
+   SAUCE commit between them, for a released and a development target;
+5. ``patchsync check`` reports the drift against 2.6.32.10;
+6. ``patchsync sync`` writes the review branches, and a second sync is a
+   no-op.
 
 Each step runs the real CLI as a subprocess, so what is shown is what a
-user would type and see.  New steps (a sample kernel tree, ``check``,
-``sync``) go into ``STEPS`` below.
+user would type and see.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import contextlib
 import functools
 import http.server
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -84,15 +89,40 @@ def make_mirror(root: Path) -> Path:
     return mirror
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _MirrorHandler(http.server.SimpleHTTPRequestHandler):
+    """http.server with single byte-range support, like a real mirror.
+
+    patchsync reads a src.rpm's headers by Range before deciding to download
+    its payload; without Range it falls back to a full download (and says so).
+    """
+
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+    def do_GET(self) -> None:
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        path = Path(self.translate_path(self.path))
+        if match is None or not path.is_file():
+            super().do_GET()
+            return
+        data = path.read_bytes()
+        start = int(match.group(1))
+        end = min(int(match.group(2) or len(data) - 1), len(data) - 1)
+        if start >= len(data):
+            self.send_error(416)
+            return
+        self.send_response(206)
+        self.send_header("Content-Type", "application/x-rpm")
+        self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.end_headers()
+        self.wfile.write(data[start : end + 1])
 
 
 @contextlib.contextmanager
 def serve(directory: Path) -> Iterator[str]:
     """Serve ``directory`` with autoindex on a free 127.0.0.1 port; yields its URL."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
+    handler = functools.partial(_MirrorHandler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="demo-mirror", daemon=True)
     thread.start()
@@ -136,10 +166,96 @@ def step_extract(demo: Demo) -> None:
     print(f"exit status {result.returncode}; $DEMO/nope exists: {(demo.root / 'nope').exists()}")
 
 
-#: The demo, in order.  TODO(lead): add a sample kernel tree (tests/data/kernel-tree
-#: with the 2.6.32.9 patches of tests/data/kotd applied as commits) and the
-#: `check` and `sync` steps here.
-STEPS: tuple[Callable[[Demo], None], ...] = (step_mirror, step_fetch, step_extract)
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def show_git(demo: Demo, repo: Path, *args: str) -> None:
+    print("$ git " + " ".join(shlex.quote(a) for a in args), flush=True)
+    print(git(repo, *args).replace(str(demo.root), "$DEMO"), end="", flush=True)
+
+
+def build_tree(repo: Path) -> None:
+    """A kernel tree shaped like Ubuntu's ec2 branch, carrying the 2.6.32.9 patches."""
+    shutil.copytree(DATA / "kernel-tree", repo)
+    git(repo, "init", "-q", "-b", "ec2")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Linux 2.6.32")
+    git(repo, "tag", "v2.6.32")
+    kotd = DATA / "kotd" / "2.6.32.9"
+    names = [
+        line.split()[-1].split("/", 1)[1]
+        for line in (kotd / "series.conf").read_text().splitlines()
+        if line.startswith("+xen\tpatches.xen/")
+    ]
+    patches_dir = repo / "debian.ec2" / "patches"
+    patches_dir.mkdir(parents=True)
+    for i, name in enumerate(names):
+        patch = kotd / "patches.xen" / name
+        git(repo, "apply", "-p1", str(patch))
+        shutil.copy2(patch, patches_dir / name)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", f"UBUNTU: [Xen] {name}")
+        if i == 1:
+            # Team commits between the patch commits must survive every sync.
+            (repo / "debian.ec2" / "config").mkdir(exist_ok=True)
+            (repo / "debian.ec2" / "config" / "config.common.ec2").write_text("CONFIG_XEN=y\n")
+            git(repo, "add", "-A")
+            git(repo, "commit", "-q", "-m", "UBUNTU: [Config] ec2: enable CONFIG_XEN")
+
+
+def step_tree(demo: Demo) -> None:
+    say("A sample kernel tree: base v2.6.32, one commit per 2.6.32.9 patch, a config commit")
+    released = demo.root / "ubuntu-lucid"
+    build_tree(released)
+    development = demo.root / "ubuntu-natty"
+    git(demo.root, "clone", "-q", "--bare", str(released), str(development))
+    show_git(demo, released, "log", "--oneline", "--reverse", "v2.6.32..ec2")
+    with demo.config.open("a") as fh:
+        for name, repo, mode in (
+            ("lucid-ec2", released, "released"),
+            ("natty-ec2", development, "development"),
+        ):
+            fh.write(
+                f'\n[[target]]\nname = "{name}"\nrepo = "{repo}"\nbranch = "ec2"\nbase = "v2.6.32"\nmode = "{mode}"\n'
+            )
+    demo.found["released"] = str(released)
+    demo.found["development"] = str(development)
+
+
+def step_check(demo: Demo) -> None:
+    say("Compare the tree's debian.ec2/patches with the KOTD (check; exit status 1 = drift)")
+    result = patchsync(demo, "check", "-v", check=False)
+    if result.returncode != 1:
+        raise SystemExit(f"demo: expected drift (exit status 1), got {result.returncode}")
+
+
+def step_sync(demo: Demo) -> None:
+    say("Write the update into review branches (sync); the branches themselves are not moved")
+    patchsync(demo, "sync", "--no-mail")
+    released = Path(demo.found["released"])
+    development = Path(demo.found["development"])
+    say("released: new commits on top of ec2")
+    show_git(demo, released, "log", "--oneline", "ec2..patchsync/lucid-ec2")
+    show_git(demo, released, "log", "-1", "--format=%B", "patchsync/lucid-ec2")
+    say("development: base..ec2 rewritten, one commit per patch, the config commit kept")
+    show_git(demo, development, "log", "--oneline", "--reverse", "v2.6.32..patchsync/natty-ec2")
+    say("The working tree and the checked-out branch were not touched")
+    show_git(demo, released, "status", "--short", "--branch")
+    say("A second sync with the same KOTD makes no commit, and reads only the src.rpm's header")
+    patchsync(demo, "sync", "--no-mail", "--json")
+
+
+#: The demo, in order.
+STEPS: tuple[Callable[[Demo], None], ...] = (
+    step_mirror,
+    step_fetch,
+    step_extract,
+    step_tree,
+    step_check,
+    step_sync,
+)
 
 
 def main() -> int:

@@ -22,4 +22,28 @@ def test_demo_runs_and_cleans_up(tmp_path: Path) -> None:
     assert "  patches.xen/xen-balloon-last-credit  (417 bytes)\n" in out
     assert "  series.conf  (1088 bytes)\n" in out
     assert "exit status 2; $DEMO/nope exists: False" in out
+    # check found the drift between the tree (2.6.32.9) and the KOTD (2.6.32.10) ...
+    assert "lucid-ec2: drift: 2 unchanged, 1 metadata, 1 modified, 1 added (released, " in out
+    assert "M  xen-balloon-max-target\n" in out
+    assert "A  xen-balloon-last-credit\n" in out
+    # ... sync wrote it as new commits (released) and as a rewrite (development) ...
+    released = out.split("$ git log --oneline ec2..patchsync/lucid-ec2\n", 1)[1].split("\n$ ", 1)[0]
+    assert [line.split(" ", 1)[1] for line in released.splitlines()] == [
+        "UBUNTU: [Xen] xen-balloon-last-credit: add from kernel-source 2.6.32.10-0.0.3.bbbb222",
+        "UBUNTU: [Xen] xen-features-no-hvm: update from kernel-source 2.6.32.10-0.0.3.bbbb222",
+        "UBUNTU: [Xen] xen-balloon-max-target: update from kernel-source 2.6.32.10-0.0.3.bbbb222",
+    ]
+    development = out.split("$ git log --oneline --reverse v2.6.32..patchsync/natty-ec2\n", 1)[1].split("\n\n", 1)[0]
+    assert [line.split(" ", 1)[1] for line in development.splitlines()] == [
+        "UBUNTU: [Xen] xen3-fixup-common",
+        "UBUNTU: [Xen] xen-balloon-max-target",
+        "UBUNTU: [Config] ec2: enable CONFIG_XEN",
+        "UBUNTU: [Xen] xen-features-no-hvm",
+        "UBUNTU: [Xen] xen-netfront-rx-copy",
+        "UBUNTU: [Xen] xen-balloon-last-credit: add from kernel-source 2.6.32.10-0.0.3.bbbb222",
+    ]
+    assert "$ git status --short --branch\n## ec2\n" in out
+    # ... and the second sync changed nothing and skipped the payload.
+    assert out.count('"status": "up-to-date"') == 2
+    assert '"payload": "skipped"' in out
     assert list(tmp_path.iterdir()) == []
