@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import itertools
+import lzma
+import subprocess
 import zlib
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from patchsync.rpm import cpio
 from patchsync.rpm.header import RpmFileEntry, parse_headers
 from patchsync.rpm.payload import read_members
 from tests import rpmtools
-from tests.conftest import DATA
+from tests.conftest import DATA, require_tool
 from tests.rpmbuild import make_tarball
 
 KOTD = DATA / "kotd" / "2.6.32.10"
@@ -182,3 +184,41 @@ def test_walker_member_cap(packages: dict[str, Path]) -> None:
         RpmError, match=rf"^x\.src\.rpm: payload member patches\.xen\.tar\.bz2 has {len(TARBALL)} bytes"
     ):
         walker.feed(archive)
+
+
+def _xz_archive(packages: dict[str, Path]) -> tuple[bytes, bytes]:
+    pkg = packages["xz"].read_bytes()
+    return pkg, lzma.decompress(pkg[rpmtools.payload_start(pkg) :])
+
+
+@pytest.mark.parametrize("check", ["none", "crc32", "crc64", "sha256"])
+def test_xz_with_many_blocks(packages: dict[str, Path], tmp_path: Path, check: str) -> None:
+    """Multi-threaded xz (many blocks, sizes in the block headers) and every check size."""
+    xz = require_tool("xz")
+    pkg, archive = _xz_archive(packages)
+    stream = subprocess.run(
+        [xz, "-T2", "--block-size=1KiB", f"--check={check}", "-c"], input=archive, capture_output=True, check=True
+    ).stdout
+    multi = tmp_path / "multi.src.rpm"
+    multi.write_bytes(rpmtools.replace_payload(pkg, stream))
+    _h, found = read_members(multi, WANTED)
+    assert found == {"patches.xen.tar.bz2": TARBALL, "series.conf": SERIES}
+
+
+def test_xz_with_a_bcj_filter_uses_the_checking_decoder(packages: dict[str, Path], tmp_path: Path) -> None:
+    pkg, archive = _xz_archive(packages)
+    stream = lzma.compress(archive, format=lzma.FORMAT_XZ, filters=[{"id": lzma.FILTER_X86}, {"id": lzma.FILTER_LZMA2}])
+    bcj = tmp_path / "bcj.src.rpm"
+    bcj.write_bytes(rpmtools.replace_payload(pkg, stream))
+    _h, found = read_members(bcj, WANTED)
+    assert found == {"patches.xen.tar.bz2": TARBALL, "series.conf": SERIES}
+
+
+def test_xz_stream_flags_are_checked(packages: dict[str, Path], tmp_path: Path) -> None:
+    pkg, archive = _xz_archive(packages)
+    stream = bytearray(lzma.compress(archive, format=lzma.FORMAT_XZ))
+    stream[7] ^= 0x01  # check type changed, CRC32 of the flags no longer matches
+    bad = tmp_path / "flags.src.rpm"
+    bad.write_bytes(rpmtools.replace_payload(pkg, bytes(stream)))
+    with pytest.raises(RpmError, match="corrupt xz payload: bad xz stream flags"):
+        read_members(bad, WANTED)
