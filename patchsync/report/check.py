@@ -79,6 +79,10 @@ def render_text(
 ) -> str:
     """The human report: a source line, then per target a summary and one line per changed patch."""
     lines = [f"KOTD {source.file} ({source.tarball} sha256 {source.tarball_sha256[:12]})"]
+    if verbose:
+        # Issue 6: what this poll cost, so an operator can see the header-only path at work.
+        cost = f"source: payload {source.payload}, {source.bytes_transferred:,} bytes transferred"
+        lines.append(cost + (f"; {source.note}" if source.note else ""))
     for check in checks:
         if check.drift is None:
             lines.append(f"{check.name}: error: {check.error}")

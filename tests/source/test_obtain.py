@@ -228,3 +228,10 @@ def test_second_check_via_the_cli_costs_under_1_mb(
     assert docs[1]["note"] == f"tarball unchanged since {kotd['first'].name}"
     assert second_bytes < MB
     assert docs[1]["bytes_transferred"] < MB
+    # check -v says the same in words.
+    assert main(["--config", str(config), "check", "-v"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (
+        f"source: payload skipped, {docs[1]['bytes_transferred']:,} bytes transferred;"
+        f" tarball unchanged since {kotd['first'].name}"
+    )
