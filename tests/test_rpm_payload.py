@@ -222,3 +222,18 @@ def test_xz_stream_flags_are_checked(packages: dict[str, Path], tmp_path: Path) 
     bad.write_bytes(rpmtools.replace_payload(pkg, bytes(stream)))
     with pytest.raises(RpmError, match="corrupt xz payload: bad xz stream flags"):
         read_members(bad, WANTED)
+
+
+@pytest.mark.parametrize(
+    ("magic", "error"), [(b"070702", None), (b"07070X", "payload uses rpm's stripped cpio format")]
+)
+def test_cpio_magics(packages: dict[str, Path], tmp_path: Path, magic: bytes, error: str | None) -> None:
+    pkg = packages["gzip"].read_bytes()
+    archive = _gzip_payload(pkg).replace(b"070701", magic)
+    other = tmp_path / "magic.src.rpm"
+    other.write_bytes(rpmtools.replace_payload(pkg, gzip.compress(archive)))
+    if error is None:
+        assert read_members(other, WANTED)[1] == {"patches.xen.tar.bz2": TARBALL, "series.conf": SERIES}
+    else:
+        with pytest.raises(RpmError, match=error):
+            read_members(other, WANTED)

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 #: "newc" magic (cpio(5): New ASCII Format).
 MAGIC_NEWC = b"070701"
-#: "crc" magic: newc plus a 32-bit byte sum of the data in the check field.
+#: "crc" magic: newc plus a 32-bit byte sum of the data in the check field.  The sum
+#: is not verified: members we keep are checked against the RPM header's digest.
 MAGIC_CRC = b"070702"
 #: rpm's "stripped" cpio for packages with files of 4 GB or more (lib/cpio.c, rpm >= 4.12).
 MAGIC_STRIPPED = b"07070X"
