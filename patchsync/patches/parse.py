@@ -28,6 +28,7 @@ A ``---`` line in a header is followed by a diffstat or text, never by
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -75,6 +76,7 @@ DEV_NULL = "/dev/null"
 
 #: Hunk line tags: context, removed, added, and the "\ No newline" marker.
 CONTEXT, REMOVED, ADDED, NO_NEWLINE = " ", "-", "+", "\\"
+_SPACE, _MINUS, _PLUS, _BACKSLASH = ord(" "), ord("-"), ord("+"), ord("\\")
 
 
 @dataclass(frozen=True)
@@ -366,13 +368,9 @@ class _Lines:
     """A cursor over the patch's lines that knows their byte offsets."""
 
     def __init__(self, data: bytes) -> None:
+        self.data = data
         self.lines = split_lines(data)
-        self.offsets: list[int] = []
-        pos = 0
-        for line in self.lines:
-            self.offsets.append(pos)
-            pos += len(line)
-        self.offsets.append(pos)
+        self.offsets: list[int] = [0, *itertools.accumulate(map(len, self.lines))]
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -502,7 +500,7 @@ def _parse_file(lines: _Lines, start: int, raw_start: int, where: str) -> tuple[
         new_path = None if is_deleted else git_new
     if git and lines.get(i).startswith(b"GIT binary patch"):
         j = _skip_git_binary(lines, i, where)
-        binary = b"".join(lines.lines[i:j])
+        binary = lines_bytes(lines, i, j)
         i = j
     elif git and lines.get(i).startswith(b"Binary files "):
         binary = lines.get(i)
@@ -541,7 +539,7 @@ def _parse_file(lines: _Lines, start: int, raw_start: int, where: str) -> tuple[
 
 
 def lines_bytes(lines: _Lines, start: int, end: int) -> bytes:
-    return b"".join(lines.lines[start:end])
+    return lines.data[lines.offsets[start] : lines.offsets[end]]
 
 
 def _skip_git_binary(lines: _Lines, i: int, where: str) -> int:
@@ -571,26 +569,29 @@ def _parse_hunk(lines: _Lines, i: int, where: str) -> tuple[Hunk, int]:
     i += 1
     old_left, new_left = old_len, new_len
     body: list[tuple[str, bytes]] = []
+    # The hot loop of every comparison: plain list access and byte codes.
+    seq = lines.lines
+    n = len(seq)
     while old_left > 0 or new_left > 0:
-        if i >= len(lines):
+        if i >= n:
             raise PatchError(f"line {first + 1}: hunk ends early (patch truncated)", where=where or None)
-        line = lines.get(i)
-        tag = line[:1]
-        if tag == b" " or line in (b"\n", b"\r\n"):
+        line = seq[i]
+        code = line[0]
+        if code == _SPACE or line in (b"\n", b"\r\n"):
             # An empty line is empty context: GNU patch accepts what
             # whitespace-stripping mailers make of " \n".
             if old_left == 0 or new_left == 0:
                 break
-            body.append((CONTEXT, line[1:] if tag == b" " else line))
+            body.append((CONTEXT, line[1:] if code == _SPACE else line))
             old_left -= 1
             new_left -= 1
-        elif tag == b"-" and old_left > 0:
+        elif code == _MINUS and old_left > 0:
             body.append((REMOVED, line[1:]))
             old_left -= 1
-        elif tag == b"+" and new_left > 0:
+        elif code == _PLUS and new_left > 0:
             body.append((ADDED, line[1:]))
             new_left -= 1
-        elif tag == b"\\" and body:
+        elif code == _BACKSLASH and body:
             body.append((NO_NEWLINE, line[1:]))
         else:
             break
