@@ -249,7 +249,7 @@ def test_colour_only_on_a_terminal() -> None:
 
 def test_check_from_a_built_src_rpm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """End to end: a src.rpm built by rpmbuild, read by --src-rpm, against a real tree."""
-    pytest.importorskip("patchsync.extract", reason="the rpm helper's extract_patchset is not on main yet")
+    from patchsync.extract import extract_patchset
     from tests.rpmbuild import build_srpm
 
     srpm = build_srpm(
@@ -257,22 +257,54 @@ def test_check_from_a_built_src_rpm(tmp_path: Path, capsys: pytest.CaptureFixtur
         patches={p.split("/", 1)[1]: d for p, d in KOTD.items()},
         series_conf=SERIES,
     )
+    source = extract_patchset(srpm, "patches.xen.tar.bz2").source
     repo = make_tree(tmp_path)
+    head = git(repo, "rev-parse", "ec2")
+    before = refs_and_logs(repo)
     config = write_config(tmp_path, repo)
     code, out, _ = run_cli(capsys, "--config", str(config), "check", "--json", "--src-rpm", str(srpm))
     assert code == 1
     doc = json.loads(out)
+    assert doc["source"] == source.to_json()
     assert doc["source"]["file"] == "kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm"
-    assert [(p["name"], p["status"]) for p in doc["targets"][0]["patches"]] == [
-        ("xen3-same.diff", "unchanged"),
-        ("xen3-patch-03.diff", "modified"),
-        ("xen3-header.diff", "metadata"),
-        ("xen3-fresh.diff", "refreshed"),
-        ("xen3-new.diff", "renamed"),
-        ("xen3-added.diff", "added"),
-        ("xen3-local.diff", "held"),
-        ("xen3-gone.diff", "removed"),
+    assert doc["targets"] == [
+        {
+            "name": "lucid-ec2",
+            "in_sync": False,
+            "patches": [
+                {"name": "xen3-same.diff", "status": "unchanged"},
+                {"name": "xen3-patch-03.diff", "status": "modified"},
+                {"name": "xen3-header.diff", "status": "metadata"},
+                {"name": "xen3-fresh.diff", "status": "refreshed"},
+                {"name": "xen3-new.diff", "status": "renamed", "previous_name": "xen3-old.diff"},
+                {"name": "xen3-added.diff", "status": "added"},
+                {"name": "xen3-local.diff", "status": "held"},
+                {"name": "xen3-gone.diff", "status": "removed"},
+            ],
+            "counts": dict.fromkeys(
+                ("unchanged", "metadata", "refreshed", "modified", "added", "removed", "renamed", "held"), 1
+            ),
+            "order_changes": ["xen3-patch-03.diff"],
+            "warnings": [],
+        }
     ]
+    code, out, _ = run_cli(capsys, "--config", str(config), "check", "--src-rpm", str(srpm))
+    assert code == 1
+    assert out == (
+        "KOTD kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm "
+        f"(patches.xen.tar.bz2 sha256 {source.tarball_sha256[:12]})\n"
+        f"lucid-ec2: drift: 1 unchanged, 1 metadata, 1 refreshed, 1 modified, 1 added, 1 removed, 1 renamed, "
+        f"1 held (released, {head[:12]})\n"
+        "M  xen3-patch-03.diff\n"
+        "H  xen3-header.diff\n"
+        "F  xen3-fresh.diff\n"
+        "R  xen3-old.diff -> xen3-new.diff\n"
+        "A  xen3-added.diff\n"
+        "=  xen3-local.diff (held; KOTD: modified)\n"
+        "D  xen3-gone.diff\n"
+        "order: 1 moved (information only, released history is kept): xen3-patch-03.diff\n"
+    )
+    assert refs_and_logs(repo) == before
 
 
 def test_check_writes_nothing_to_a_non_bare_repo(
