@@ -339,3 +339,42 @@ def test_compare_target_errors_name_the_repo_and_ref(tmp_path: Path) -> None:
     repo = _tree_repo(tmp_path)
     with pytest.raises(GitError, match=r"tree\.git: no branch or commit 'nope'$"):
         compare_target(_patchset({}), dataclasses.replace(_target(repo), branch="nope"), ("xen",))
+
+
+def test_odd_patch_formats_in_a_real_tree(tmp_path: Path) -> None:
+    crlf = b"Subject: crlf\r\n\r\n--- a/w.c\r\n+++ b/w.c\r\n@@ -1,2 +1,2 @@\r\n a\r\n-b\r\n+c\r\n"
+    latin1 = b"From: J\xf6rg\n\n--- a/l.c\n+++ b/l.c\n@@ -1 +1 @@\n-\xe9\n+\xe8\n\\ No newline at end of file\n"
+    binary = (
+        b"diff --git a/i.bin b/i.bin\nindex 1..2 100644\nGIT binary patch\nliteral 5\nMcmZ?wbaG(=\n\n"
+        b"literal 0\nHcmV?d00001\n\n"
+    )
+    quoted = b'diff --git "a/sp ace\\303\\244.c" "b/sp ace\\303\\244.c"\n--- "a/sp ace\\303\\244.c"\n'
+    quoted += b'+++ "b/sp ace\\303\\244.c"\n@@ -1 +1 @@\n-x\n+y\n'
+    broken = b"--- a/t.c\n+++ b/t.c\n@@ -1,4 +1,4 @@\n a\n"
+    tree = {"crlf.diff": crlf, "latin1.diff": latin1, "binary.diff": binary, "quoted.diff": quoted, "t.diff": broken}
+    kotd = {
+        "crlf.diff": crlf.replace(b"@@ -1,2 +1,2 @@", b"@@ -5,2 +5,2 @@"),
+        "latin1.diff": latin1.replace(b"J\xf6rg", b"J\xf6rg B."),
+        "binary.diff": binary.replace(b"McmZ?wbaG(=", b"McmZ?wbaG(>"),
+        "quoted.diff": quoted.replace(b"+y", b"+z"),
+        "t.diff": broken + b"b\n",
+    }
+    repo = init(tmp_path / "odd.git", bare=True)
+    for name, data in tree.items():
+        commit_files(repo, {f"debian.ec2/patches/{name}": data}, name, branch="ec2")
+    series = "".join(f"patches.xen/{n}\n" for n in kotd).encode()
+    drift = compare_target(_patchset({f"patches.xen/{n}": d for n, d in kotd.items()}, series), _target(repo), ("xen",))
+    assert {p.name: p.status for p in drift.patches} == {
+        "crlf.diff": "refreshed",
+        "latin1.diff": "metadata",
+        "binary.diff": "modified",
+        "quoted.diff": "modified",
+        "t.diff": "modified",
+    }
+    assert drift.warnings == ("t.diff (tree): line 3: hunk ends early (patch truncated); compared by bytes",)
+    by_name = {p.name: p for p in drift.patches}
+    # Bytes that are not UTF-8 reach the report escaped, never lost or replaced.
+    assert by_name["latin1.diff"].interdiff == (
+        "--- old header\n+++ new header\n@@ -1,2 +1,2 @@\n-From: J\\xf6rg\n+From: J\\xf6rg B.\n \n"
+    )
+    assert by_name["quoted.diff"].interdiff == "--- a/sp ace\u00e4.c\n+++ b/sp ace\u00e4.c\n@@ -1,1 +1,1 @@\n-y\n+z\n"
