@@ -6,6 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from patchsync.gitsync.apply import ApplyError, FileState, apply_file, apply_hunks
 from patchsync.gitsync.objects import ObjectStore
@@ -132,3 +134,20 @@ def test_tree_level_git_patch_with_index_mode_and_rename(tmp_path: Path) -> None
         assert "new.c" in info.value.files
     # Nothing was written to the repository's objects.
     assert subprocess.run(["git", "-C", str(repo), "fsck", "--no-dangling"], check=False).returncode == 0
+
+
+_LINES = st.lists(st.sampled_from(["a\n", "b\n", "c\n", "d\n", "e\r\n", "\n"]), min_size=0, max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(old=_LINES, new=_LINES, context=st.integers(0, 5))
+def test_any_unified_diff_applies_back_and_forth(old: list[str], new: list[str], context: int) -> None:
+    """difflib's diff of two files (repeated lines, CRLF, empty lines) takes the old to the new and back."""
+    if old == new:
+        return
+    data = make_patch({"f": ("".join(old), "".join(new))}, context=context)
+    (fd,) = parse_patch(data).files
+    before, after = "".join(old).encode(), "".join(new).encode()
+    result, _ = apply_hunks(before, fd.hunks)
+    assert result == after
+    assert apply_hunks(after, fd.hunks, reverse=True)[0] == before
