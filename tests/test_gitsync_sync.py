@@ -400,3 +400,33 @@ def test_quilt_series_file_follows_the_kotd(tmp_path: Path, mode: str) -> None:
             files = git(sc.repo, "ls-tree", "--name-only", f"{sha}:{PATCHES_DIR}").split()
             listed = git(sc.repo, "show", f"{sha}:{PATCHES_DIR}/series").split()
             assert sorted(listed) == sorted(f for f in files if f != "series"), sha
+
+
+@pytest.mark.allow_error_log
+def test_branch_follows_once_it_is_no_longer_checked_out(tmp_path: Path) -> None:
+    sc = build(tmp_path, "development").with_target(update_branch=True)
+    first = _sync(sc)
+    assert first.status == "error"
+    assert ref(sc.repo, "refs/heads/ec2") == sc.drift.branch_commit
+    # The maintainer switches away; the same KOTD again moves only the branch.
+    git(sc.repo, "checkout", "-q", "--detach")
+    again = _sync(sc)
+    assert again.status == "updated", again.error
+    assert again.commits == []
+    assert again.head == first.head == ref(sc.repo, REVIEW)
+    assert again.branch_updated
+    assert ref(sc.repo, "refs/heads/ec2") == first.head
+    assert again.backup is not None
+    assert ref(sc.repo, again.backup) == sc.drift.branch_commit
+
+
+@pytest.mark.allow_error_log
+def test_checked_out_review_branch_is_not_moved(tmp_path: Path) -> None:
+    sc = build(tmp_path, "released")
+    first = _sync(sc)
+    git(sc.repo, "checkout", "-q", "patchsync/lucid-ec2")
+    newer = replace(sc, patchset=replace(sc.patchset, source=replace(sc.patchset.source, tarball_sha256="cd" * 32)))
+    result = _sync(newer)
+    assert result.status == "error"
+    assert result.error == f"{sc.repo}: {REVIEW} is checked out in {sc.repo}; not moving it"
+    assert ref(sc.repo, REVIEW) == first.head

@@ -166,38 +166,49 @@ def _sync(
         review_ref = target.review_ref
         review = refs.read(repo, review_ref)
         last = refs.read(repo, refs.LAST_PREFIX + target.name)
-        if review is not None and _same(store, review, head, commits):
-            result.head = review
-            return
+        written = review is not None and _same(store, review, head, commits)
+        if written:
+            assert review is not None
+            result.head = head = review
+            if not target.update_branch or current == review:
+                return
+            # The review branch already holds this result; only the branch
+            # itself may still have to follow (it was checked out last time).
+            commits = []
         worktrees = refs.checked_out(repo)
-        if review_ref in worktrees:
+        if review_ref in worktrees and not written:
             raise GitError(f"{review_ref} is checked out in {worktrees[review_ref]}; not moving it", where=repo)
-        if review is not None and review != last:
+        if review is not None and review != last and not written:
             raise GitError(
                 f"{review_ref} has commits patchsync did not write (head {review[:12]}); "
                 "rename or delete it to let sync write there",
                 where=repo,
             )
-        result.status = UPDATED
         result.head = head
         result.commits = commits
         branch_error = None
         move_branch = target.update_branch
         if move_branch and branch_ref in worktrees:
-            branch_error = (
-                f"{repo}: {target.branch} is checked out in {worktrees[branch_ref]}; only {review_ref} was written"
-            )
+            written_what = f"only {review_ref} was written" if not written else f"{review_ref} is up to date"
+            branch_error = f"{repo}: {target.branch} is checked out in {worktrees[branch_ref]}; {written_what}"
             move_branch = False
+        if written and not move_branch:
+            if branch_error:
+                raise GitError(branch_error)
+            return
+        result.status = UPDATED
         if result.dry_run:
             result.branch_updated = move_branch
             return
         _stall("before-migrate")
         store.migrate()
         _stall("before-refs")
-        updates = [
-            refs.RefUpdate(review_ref, head, review),
-            refs.RefUpdate(refs.LAST_PREFIX + target.name, head, last),
-        ]
+        updates = []
+        if not written:
+            updates += [
+                refs.RefUpdate(review_ref, head, review),
+                refs.RefUpdate(refs.LAST_PREFIX + target.name, head, last),
+            ]
         if move_branch:
             updates.append(refs.RefUpdate(branch_ref, head, current))
             if target.mode == "development":
@@ -209,11 +220,11 @@ def _sync(
         refs.transaction(repo, updates, message=f"patchsync sync {target.name}")
         result.branch_updated = move_branch
         log.info("%s: wrote %s (%d commits)", target.name, review_ref, len(commits))
-        if target.push_remote:
+        pushed_ref = refs.PUSHED_PREFIX + target.name
+        pushed = refs.read(repo, pushed_ref) if target.push_remote else None
+        if target.push_remote and pushed != head:
             # The lease expects what patchsync last pushed there (nothing at
             # first), so a push by anyone else to the review branch is kept.
-            pushed_ref = refs.PUSHED_PREFIX + target.name
-            pushed = refs.read(repo, pushed_ref)
             refs.push(repo, target.push_remote, review_ref, head, pushed)
             refs.transaction(repo, [refs.RefUpdate(pushed_ref, head, pushed)], message=f"patchsync push {target.name}")
             result.pushed = True
