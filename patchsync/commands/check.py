@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, cast
 
 from .. import config as configmod
-from ..errors import ConfigError, PatchsyncError, SourceError
+from ..errors import ConfigError, PatchsyncError
 from ..model import PatchSet
 from ._common import load_config, print_json
 
@@ -28,18 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def obtain_patchset(config: configmod.Config, src_rpm: str | None) -> PatchSet:
-    """The KOTD PatchSet: through the source side, or a local src.rpm until it is available."""
-    try:
-        source = importlib.import_module("patchsync.source")
-    except ImportError:  # pragma: no cover - the package exists on main
-        source = None
-    obtain = cast("Callable[..., PatchSet] | None", getattr(source, "obtain", None))
-    if obtain is not None:
-        return obtain(config, src_rpm=src_rpm)
-    if src_rpm is None:
-        raise SourceError("fetching the KOTD is not available in this build; pass --src-rpm FILE", where=config.path)
-    extract: Any = importlib.import_module("patchsync.extract")
-    return cast("PatchSet", extract.extract_patchset(Path(src_rpm), config.source.tarball))
+    """The KOTD PatchSet, through the source side (discovery, cache, download or a local file)."""
+    from ..source import obtain
+
+    return obtain(config, src_rpm=src_rpm)
 
 
 def run(args: argparse.Namespace) -> int:
