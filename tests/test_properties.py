@@ -103,3 +103,58 @@ def test_changing_one_character_of_one_added_line_is_modified(
     lines[i] = b"+" + content[:pos] + replacement + content[pos + 1 :]
     new = b"\n".join(lines)
     assert classify(old, new).status == "modified"
+
+
+#: Line fragments that steer a random patch into every branch of the parser.
+_FRAGMENTS = [
+    b"--- a/f.c\n",
+    b"+++ b/f.c\n",
+    b"--- /dev/null\n",
+    b"@@ -1,2 +1,2 @@\n",
+    b"@@ -0,0 +1 @@\n",
+    b"@@ -3 +3,0 @@\n",
+    b" context\n",
+    b"-removed\n",
+    b"+added\r\n",
+    b"\\ No newline at end of file\n",
+    b"\n",
+    b"diff --git a/x b/y\n",
+    b'diff --git "a/q\\303" "b/q\\303"\n',
+    b"new file mode 100644\n",
+    b"rename from x\n",
+    b"rename to y\n",
+    b"index 1..2\n",
+    b"GIT binary patch\n",
+    b"literal 3\n",
+    b"zzz\n",
+    b"Index: f.c\n",
+    b"====\n",
+    b"diff -urNp a/f.c b/f.c\n",
+    b"---\n",
+    b"Subject: \xff\xfe\n",
+    b'--- "a/unterminated\n',
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_FRAGMENTS), st.binary(max_size=12)), max_size=30))
+def test_any_bytes_parse_losslessly_or_raise_patch_error(parts: list[bytes]) -> None:
+    from patchsync.errors import PatchError
+    from patchsync.patches.parse import parse_patch
+
+    data = b"".join(parts)
+    try:
+        parsed = parse_patch(data, where="fuzz")
+    except PatchError as exc:
+        message = str(exc)
+        parsed = None
+    if parsed is None:
+        assert message.startswith("fuzz: ")
+        assert "\n" not in message
+        return
+    assert parsed.header + b"".join(f.raw for f in parsed.files) + parsed.trailer == data
+    # Whatever parsed can be compared and shown without an exception.
+    result = classify(data, data + b"\n+extra\n")
+    assert result.status in ("metadata", "refreshed", "modified")
+    if result.old is not None and result.new is not None:
+        interdiff(result.old, result.new)
