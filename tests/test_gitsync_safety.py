@@ -202,3 +202,23 @@ def test_kill_mid_sync_then_clean_rerun(tmp_path: Path, stage: str) -> None:
     assert not list((sc.state_dir / "tmp").rglob("quarantine-*"))
     leftovers = [f for f in _repo_files(sc.repo) if f.endswith(".lock") or "tmp" in f]
     assert leftovers == []
+
+
+def test_state_dir_on_another_filesystem(tmp_path: Path) -> None:
+    """The pack is copied in under git's temporary name when it cannot be renamed."""
+    import shutil
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no second filesystem (/dev/shm) to put state.dir on")
+    sc = build(tmp_path, "released")
+    state = Path(tempfile.mkdtemp(prefix="patchsync-state-", dir=shm))
+    try:
+        result = sync_target(sc.patchset, sc.target, sc.drift, state_dir=state)
+    finally:
+        shutil.rmtree(state)
+    assert result.status == "updated"
+    assert git(sc.repo, "fsck", "--no-dangling") == ""
+    assert git(sc.repo, "rev-parse", f"{REVIEW}^{{tree}}").strip() == sc.expected(tmp_path / "oracle")
+    assert not [f for f in object_files(sc.repo) if "tmp" in f]
