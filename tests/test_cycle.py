@@ -271,6 +271,18 @@ def test_sync_cycle_commits_to_the_review_branch_and_mails_the_commits(env: Env)
     assert len(env.smtp.received) == 1
 
 
+def test_a_kotd_rebuilt_with_the_same_tarball_changes_nothing(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.smtp.start()
+    assert cycle.run_cycle(env.config, trigger="manual").mail == "sent"
+    review = gittree.git(env.repo, "rev-parse", "refs/heads/patchsync/lucid-ec2")
+    monkeypatch.setattr(cycle, "_obtain", lambda *a: kotd(release="0.0.4.cccc333"))
+    rebuilt = cycle.run_cycle(env.config, trigger="manual")
+    # The review branch is not rewritten just to name the new release.
+    assert [(t.status, t.head) for t in rebuilt.targets] == [("up-to-date", review)]
+    assert rebuilt.mail == "quiet"
+    assert len(env.smtp.received) == 1
+
+
 def test_dry_run_writes_and_mails_nothing(env: Env) -> None:
     env.smtp.start()
     dry = cycle.run_cycle(env.config, trigger="manual", dry_run=True)

@@ -253,7 +253,12 @@ def _plan(ctx: Context, drift: TargetDrift, deltas: list[PatchDelta]) -> tuple[s
 
 
 def _same(store: ObjectStore, review: str, head: str, commits: list[NewCommit]) -> bool:
-    """Whether the review branch already holds this result (same trees, subjects, trailers)."""
+    """Whether the review branch already holds this result (same trees and tarball trailers).
+
+    Subjects are not compared: they name the KOTD release, and a KOTD
+    rebuilt with a new release but the same tarball must leave the review
+    branch (and so the mailed report) alone (issue 5, section 4).
+    """
     if review == head:
         return True
     if not commits:
@@ -264,7 +269,6 @@ def _same(store: ObjectStore, review: str, head: str, commits: list[NewCommit]) 
         theirs = store.commit(at)
         if (
             mine.tree != theirs.tree
-            or mine.subject != theirs.subject
             or message.trailers(mine.message).get(message.TRAILER_SHA256)
             != message.trailers(theirs.message).get(message.TRAILER_SHA256)
             or not theirs.parents
