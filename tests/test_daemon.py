@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from patchsync import config as configmod
 from patchsync import daemon as daemonmod
 from patchsync.config import ScheduleConfig
 from patchsync.errors import ConfigError
 from patchsync.state import State
+from tests import gittree
 from tests.daemonrun import NotifySocket, run_patchsync, start_daemon, wait_until, write_config
+from tests.rpmbuild import build_srpm
+from tests.servers import start_nginx
+from tests.servers import stop as stop_nginx
+from tests.smtp import SmtpServer
+from tests.test_cycle import PATCH_A, PATCH_A2, PATCH_B, PATCH_C, SERIES_CONF, make_tree
 
 
 def _runs(state_dir: Path) -> int:
@@ -108,3 +118,137 @@ def test_bad_crontab_is_a_config_error() -> None:
 
 def test_running_daemon_is_none_without_one(tmp_path: Path) -> None:
     assert daemonmod.running_daemon(tmp_path) is None
+
+
+# -- end to end: nginx serving a KOTD, aiosmtpd, a real target tree ----------
+
+needs_obtain = pytest.mark.skipif(
+    not hasattr(importlib.import_module("patchsync.source"), "obtain"),
+    reason="patchsync.source.obtain is not on main yet",
+)
+
+
+@dataclass
+class Service:
+    tmp: Path
+    config: Path
+    state_dir: Path
+    repo: Path
+    kotd: Path
+    smtp: SmtpServer
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    kotd = tmp_path / "kotd"
+    kotd.mkdir()
+    build_srpm(kotd, patches=KOTD_PATCHES, series_conf=SERIES_CONF)
+    server = start_nginx(kotd, tmp_path / "nginx")
+    repo = tmp_path / "lucid"
+    make_tree(repo, {"xen3-a.diff": PATCH_A, "xen3-b.diff": PATCH_B})
+    smtp = SmtpServer()
+    smtp.start()
+    state_dir = tmp_path / "state"
+    config = write_config(
+        tmp_path / "patchsync.toml",
+        {
+            "source": {"url": server.url, "timeout_seconds": 5, "retries": 0},
+            "state": {"dir": str(state_dir)},
+            "schedule": {"interval_seconds": 2, "jitter_seconds": 0},
+            "target": [{"name": "lucid-ec2", "repo": str(repo), "branch": "ec2"}],
+            "report": {
+                "smtp_host": "127.0.0.1",
+                "smtp_port": smtp.port,
+                "from": "patchsync@example.org",
+                "to": ["kernel-team@example.org"],
+            },
+        },
+    )
+    try:
+        yield Service(tmp_path, config, state_dir, repo, kotd, smtp)
+    finally:
+        smtp.stop()
+        stop_nginx(server.process)
+
+
+KOTD_PATCHES = {"xen3-a.diff": PATCH_A2, "xen3-b.diff": PATCH_B, "xen3-c.diff": PATCH_C}
+
+
+@needs_obtain
+def test_daemon_mails_exactly_once_per_kotd(service: Service) -> None:
+    daemon = start_daemon(service.config, service.tmp / "daemon.log")
+    try:
+        wait_until(lambda: _runs(service.state_dir) >= 3, "three daemon cycles")
+        # A rebuilt KOTD: new release, the same tarball.  No news, no mail.
+        build_srpm(service.kotd, patches=KOTD_PATCHES, series_conf=SERIES_CONF, release="0.0.4.cccc333")
+        wait_until(
+            lambda: _last_seen_release(service.state_dir) == "0.0.4.cccc333" and _runs(service.state_dir) >= 5,
+            "the rebuilt KOTD to be seen",
+        )
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.text()
+
+    (got,) = service.smtp.received
+    msg = got.message
+    assert msg["Subject"] == "[patchsync] kernel-source 2.6.32.10-0.0.3.bbbb222: 1 modified, 1 added"
+    assert got.rcpt_tos == ["kernel-team@example.org"]
+    shas = gittree.git(service.repo, "log", "--reverse", "--format=%H %s", "ec2..patchsync/lucid-ec2").splitlines()
+    body = msg.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert text.startswith(
+        "Source:   kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm\n"
+        f"URL:      {_url(service)}kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm\n"
+        "Tarball:  patches.xen.tar.bz2\n"
+        "SHA-256:  "
+    )
+    assert (
+        f"lucid-ec2 (released): updated\n  review branch refs/heads/patchsync/lucid-ec2 at {shas[-1][:12]}\n"
+    ) in text
+    assert "  modified  xen3-a.diff\n  added     xen3-c.diff\n" in text
+    assert "  commits:\n" + "".join(f"    {line[:12]}{line[40:]}\n" for line in shas) in text
+    assert [(p.get_filename(), p.get_content_type()) for p in msg.iter_attachments()] == [
+        ("xen3-a.diff.diff", "text/x-diff"),
+        ("xen3-c.diff.diff", "text/x-diff"),
+    ]
+
+    history = run_patchsync(service.config, "history", "--json")
+    runs = json.loads(history.stdout)["runs"]
+    assert {r["trigger"] for r in runs} == {"daemon"}
+    assert runs[-1]["result"] == "updated"
+    assert [r["mail"] for r in runs].count("sent") == 1
+    status = json.loads(run_patchsync(service.config, "status", "--json").stdout)
+    (target,) = status["targets"]
+    assert (target["result"], target["review_head"]) == ("up-to-date", shas[-1][:40])
+    assert status["daemon"] == {"running": False}
+
+
+@needs_obtain
+def test_sigterm_during_a_sync_writes_nothing_and_exits_zero(service: Service, tmp_path: Path) -> None:
+    stall = tmp_path / "stalled"
+    daemon = start_daemon(service.config, tmp_path / "daemon.log", PATCHSYNC_TEST_STALL=f"{stall}:before-refs")
+    try:
+        wait_until(stall.exists, "the sync to reach its ref update")
+        holder = (service.state_dir / "locks" / "cycle.lock").read_text()
+        assert holder.startswith("pid ")
+        assert holder.endswith(" daemon cycle\n")
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.text()
+    assert "the cycle did not stop within 7 s; killing it" in daemon.text()
+    # Nothing half-written: no review branch, and a manual sync then succeeds.
+    assert gittree.git(service.repo, "for-each-ref", "--format=%(refname)", "refs/heads/patchsync") == ""
+    done = run_patchsync(service.config, "sync", "--json", "--no-mail")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["targets"][0]["status"] == "updated"
+
+
+def _url(service: Service) -> str:
+    return configmod.load(service.config).source.url
+
+
+def _last_seen_release(state_dir: Path) -> str:
+    with State(state_dir) as state:
+        seen = state.last_seen()
+    return seen.release if seen else ""
