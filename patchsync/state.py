@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ KEY_DAEMON = "daemon"
 #: Seconds a writer waits for another process's transaction (sqlite3
 #: busy_timeout); cycles write a handful of rows, so this is generous.
 BUSY_TIMEOUT_SECONDS = 30.0
+_RETRY_SECONDS = 0.05
 
 #: Schema migrations, in order; ``MIGRATIONS[n]`` takes ``user_version``
 #: from ``n`` to ``n + 1``.  Never edit a released entry: append one.
@@ -151,9 +153,7 @@ class State:
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"cannot open the state database: {exc}", where=self.path) from None
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            self._prepare()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise StateError(f"not a usable state database: {exc}", where=self.path) from None
@@ -187,6 +187,27 @@ class State:
             raise
         else:
             self._db.execute("COMMIT")
+
+    def _prepare(self) -> None:
+        """WAL mode and the current schema, retrying while another process does the same.
+
+        Switching to WAL needs an exclusive lock for which SQLite does not
+        call the busy handler, so two processes creating the database at
+        once would see "database is locked"; it only happens once per
+        database, and a short retry loop covers it.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._migrate()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(_RETRY_SECONDS)
 
     def _migrate(self) -> None:
         with self._write() as db:

@@ -198,7 +198,7 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
         from datetime import datetime, UTC
         from patchsync.state import State
         with State({str(tmp_path)!r}) as st:
-            for i in range(50):
+            for i in range(20):
                 st.begin_run("proc", datetime.now(UTC))
                 st.put("counter", i)
     """)
@@ -210,4 +210,4 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
     with statemod.State(tmp_path) as st:
-        assert len(st.runs(limit=None)) == 150
+        assert len(st.runs(limit=None)) == 60
