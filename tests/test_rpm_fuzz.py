@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import bz2
 import contextlib
+import gzip
+import lzma
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchsync.errors import PatchsyncError
+from patchsync.errors import PatchsyncError, TarballError
+from patchsync.patches.tarball import read_tarball
 from patchsync.rpm.header import parse_headers
 from patchsync.rpm.payload import read_members
 from patchsync.rpm.verify import StreamVerifier
 from tests import rpmtools
 from tests.conftest import DATA
+from tests.rpmbuild import make_tarball
 
 PKG = (DATA / "srpms" / "gzip" / "kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm").read_bytes()
 HEADERS_END = parse_headers(PKG, "x").payload_offset
@@ -66,3 +71,28 @@ def test_damaged_payloads_raise_only_patchsync_errors(codec: str, changes: list[
         path.write_bytes(bytes(out))
         with contextlib.suppress(PatchsyncError):
             read_members(path, ["patches.xen.tar.bz2", "series.conf"], verify_payload=True)
+
+
+TAR = make_tarball(
+    {f"patches.xen/{p.name}": p.read_bytes() for p in (DATA / "kotd/2.6.32.10/patches.xen").iterdir()}, compression=""
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    changes=st.lists(st.tuples(st.integers(min_value=0, max_value=len(TAR) - 1), st.integers(0, 255)), max_size=8),
+    compression=st.sampled_from(["", "bz2", "xz", "gz"]),
+    compressed_damage=st.booleans(),
+)
+def test_damaged_tarballs_raise_only_tarball_errors(
+    changes: list[tuple[int, int]], compression: str, compressed_damage: bool
+) -> None:
+    data = TAR if compressed_damage else _apply(TAR, changes)
+    if compression:
+        data = {"bz2": bz2.compress, "xz": lzma.compress, "gz": gzip.compress}[compression](data)
+    if compressed_damage:
+        data = _apply(data, changes)
+    with contextlib.suppress(TarballError):
+        top, files = read_tarball(data, where="t")
+        assert top == "patches.xen"
+        assert all(name.startswith("patches.xen/") and ".." not in name.split("/") for name in files)
