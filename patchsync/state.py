@@ -33,6 +33,8 @@ DB_NAME = "patchsync.sqlite3"
 #: ``meta`` keys.  Values are JSON.
 KEY_LAST_SEEN = "last_seen"
 KEY_LAST_SYNCED = "last_synced"
+#: The src.rpm the source side last took (patchsync.source.laststate).
+KEY_LAST_TAKEN = "last_taken"
 KEY_DAEMON = "daemon"
 
 #: Seconds a writer waits for another process's transaction (sqlite3

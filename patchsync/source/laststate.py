@@ -1,7 +1,9 @@
 """The last src.rpm a run took from the mirror, to notice a mirror going backwards.
 
-A small JSON file in ``state.dir`` written atomically; kept behind these two
-functions so it can move into the state database without touching callers.
+Kept in the state database (:mod:`patchsync.state`, key ``last_taken``),
+behind these two functions.  Earlier versions wrote a small JSON file in
+``state.dir``; it is still read (and imported) when the database has no
+value yet, so an upgrade keeps the guard, and it is never deleted.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import StateError
-from .fsutil import write_atomic
 
 STATE_FILE = "source-last.json"
 
@@ -25,6 +26,19 @@ class LastSynced:
 
 def read_last_synced(state_dir: Path) -> LastSynced | None:
     """What the last run took, or ``None`` before the first one."""
+    from ..state import KEY_LAST_TAKEN, State
+
+    with State(state_dir) as state:
+        data = state.get(KEY_LAST_TAKEN)
+    if isinstance(data, dict):
+        return LastSynced(version=str(data["version"]), release=str(data["release"]), file=str(data["file"]))
+    legacy = _read_legacy(state_dir)
+    if legacy is not None:
+        write_last_synced(state_dir, legacy)
+    return legacy
+
+
+def _read_legacy(state_dir: Path) -> LastSynced | None:
     path = state_dir / STATE_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -40,5 +54,8 @@ def read_last_synced(state_dir: Path) -> LastSynced | None:
 
 
 def write_last_synced(state_dir: Path, last: LastSynced) -> None:
-    """Record ``last`` durably (temp file, fsync, rename)."""
-    write_atomic(state_dir / STATE_FILE, (json.dumps(asdict(last), indent=2) + "\n").encode())
+    """Record ``last`` durably (one database transaction)."""
+    from ..state import KEY_LAST_TAKEN, State
+
+    with State(state_dir) as state:
+        state.put(KEY_LAST_TAKEN, asdict(last))
