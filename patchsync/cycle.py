@@ -13,7 +13,6 @@ half-written.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -45,15 +44,12 @@ class Stopped(PatchsyncError):
     """The cycle was asked to stop (SIGTERM) and stopped between steps."""
 
 
-# The pipeline's steps, looked up at call time so importing this module
+# The pipeline's steps, imported at call time so importing this module
 # stays cheap (``patchsync history`` never loads git or HTTP code).
-def _step(module: str, name: str) -> Any:
-    return getattr(importlib.import_module(module), name)
-
-
 def _obtain(config: Config, src_rpm: str | None, allow_backwards: bool) -> PatchSet:
-    patchset: PatchSet = _step("patchsync.source", "obtain")(config, src_rpm=src_rpm, allow_backwards=allow_backwards)
-    return patchset
+    from .source import obtain
+
+    return obtain(config, src_rpm=src_rpm, allow_backwards=allow_backwards)
 
 
 def _compare(patchset: PatchSet, target: TargetConfig, symbols: tuple[str, ...]) -> TargetDrift:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import signal
 from collections.abc import Iterator
@@ -122,11 +121,6 @@ def test_running_daemon_is_none_without_one(tmp_path: Path) -> None:
 
 # -- end to end: nginx serving a KOTD, aiosmtpd, a real target tree ----------
 
-needs_obtain = pytest.mark.skipif(
-    not hasattr(importlib.import_module("patchsync.source"), "obtain"),
-    reason="patchsync.source.obtain is not on main yet",
-)
-
 
 @dataclass
 class Service:
@@ -174,7 +168,6 @@ def service(tmp_path: Path) -> Iterator[Service]:
 KOTD_PATCHES = {"xen3-a.diff": PATCH_A2, "xen3-b.diff": PATCH_B, "xen3-c.diff": PATCH_C}
 
 
-@needs_obtain
 def test_daemon_mails_exactly_once_per_kotd(service: Service) -> None:
     daemon = start_daemon(service.config, service.tmp / "daemon.log")
     try:
@@ -224,7 +217,6 @@ def test_daemon_mails_exactly_once_per_kotd(service: Service) -> None:
     assert status["daemon"] == {"running": False}
 
 
-@needs_obtain
 def test_sigterm_during_a_sync_writes_nothing_and_exits_zero(service: Service, tmp_path: Path) -> None:
     stall = tmp_path / "stalled"
     daemon = start_daemon(service.config, tmp_path / "daemon.log", PATCHSYNC_TEST_STALL=f"{stall}:before-refs")
