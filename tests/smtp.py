@@ -5,14 +5,34 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import ssl
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.conftest import require_tool
+
+
+def self_signed(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server context for 127.0.0.1 and its certificate (for ``SSL_CERT_FILE``), made by openssl."""
+    openssl = require_tool("openssl")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context, cert
 
 
 def free_port() -> int:
@@ -42,6 +62,9 @@ class SmtpServer:
 
     port: int = field(default_factory=free_port)
     login: tuple[str, str] | None = None
+    #: With a server context: STARTTLS required, or (``implicit_tls``) TLS from the first byte.
+    tls: ssl.SSLContext | None = None
+    implicit_tls: bool = False
     received: list[Received] = field(default_factory=list)
     _controller: Any = None
 
@@ -71,6 +94,10 @@ class SmtpServer:
                 "auth_require_tls": False,
                 "auth_exclude_mechanism": ["LOGIN"],
             }
+        if self.tls is not None and self.implicit_tls:
+            kwargs["ssl_context"] = self.tls
+        elif self.tls is not None:
+            kwargs.update(tls_context=self.tls, require_starttls=True)
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
         self._controller.start()
 

@@ -12,7 +12,7 @@ from patchsync import mail
 from patchsync.config import ReportConfig
 from patchsync.errors import MailError
 from patchsync.state import State
-from tests.smtp import SmtpServer
+from tests.smtp import SmtpServer, self_signed
 
 T0 = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)
 MESSAGE = (
@@ -147,3 +147,28 @@ def test_unreadable_password_file_names_the_file(tmp_path: Path, smtp: SmtpServe
     with pytest.raises(MailError) as info:
         mail.send(_report(smtp, username="patchsync", password_file=str(missing)), MESSAGE)
     assert str(info.value) == f"{missing}: cannot read the SMTP password: No such file or directory"
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "ssl"])
+def test_tls_is_verified_and_logs_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp: SmtpServer, implicit: bool
+) -> None:
+    context, cert = self_signed(tmp_path)
+    smtp.tls, smtp.implicit_tls, smtp.login = context, implicit, ("patchsync", "s3cret")
+    smtp.start()
+    monkeypatch.setenv("PATCHSYNC_SMTP_PASSWORD", "s3cret")
+    report = _report(smtp, username="patchsync", ssl=implicit, starttls=not implicit)
+    # Not trusted yet: a self-signed certificate is refused, the mail is not sent.
+    with pytest.raises(MailError, match="CERTIFICATE_VERIFY_FAILED"):
+        mail.send(report, MESSAGE)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    mail.send(report, MESSAGE)
+    assert [r.authenticated for r in smtp.received] == [True]
+
+
+def test_a_server_without_starttls_is_refused(smtp: SmtpServer) -> None:
+    smtp.start()
+    with pytest.raises(MailError) as info:
+        mail.send(_report(smtp, starttls=True), MESSAGE)
+    assert str(info.value) == f"smtp://127.0.0.1:{smtp.port}: cannot send: STARTTLS extension not supported by server."
+    assert smtp.received == []
