@@ -17,7 +17,6 @@ from ..model import PatchDelta
 from . import message, trees
 from .context import SERIES_FILE, Context, NewCommit, edit_series
 from .objects import TreeEntry, run_git
-from .released import _BODY
 from .treeapply import Conflict, apply_patch, replay
 
 #: Statuses whose patch a development sync rewrites in its commit.
@@ -308,12 +307,8 @@ def _add(ctx: Context, head: str, tree: str, delta: PatchDelta, out: list[NewCom
     subject = message.subject(
         ctx.target.subject_add, name=delta.name, previous_name=None, source=ctx.source, package=ctx.package
     )
-    body = _BODY["added"].format(
-        name=delta.name,
-        previous_name=delta.name,
-        package=ctx.package,
-        version=ctx.source.version,
-        release=ctx.source.release,
+    body = message.subject(
+        message.BODIES["added"], name=delta.name, previous_name=None, source=ctx.source, package=ctx.package
     )
     msg = message.new_message(subject, body, ctx.target, ctx.source, ctx.ids)
     sha = ctx.store.write_commit(new_tree, [head], author=ctx.ids.author, committer=ctx.ids.committer, message=msg)

@@ -55,6 +55,18 @@ def identities(target: TargetConfig, now: float) -> Identities:
     )
 
 
+#: The body of each commit released mode (and an added patch in development
+#: mode) creates, by status; the same placeholders as the subject templates.
+BODIES = {
+    "metadata": "{package} {version}-{release} changed the description of {name}; the code is the same.",
+    "refreshed": "{package} {version}-{release} refreshed {name}: same changes, new context or line numbers.",
+    "modified": "{package} {version}-{release} changed {name}; the old version is reverted and the new one applied.",
+    "renamed": "{package} {version}-{release} renamed {previous_name} to {name}.",
+    "added": "{package} {version}-{release} added {name}.",
+    "removed": "{package} {version}-{release} dropped {name}; it is reverted here.",
+}
+
+
 def subject(template: str, *, name: str, previous_name: str | None, source: SourceInfo, package: str) -> str:
     return template.format(
         name=name,

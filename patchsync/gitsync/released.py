@@ -21,14 +21,6 @@ _TEMPLATE = {
     "removed": "subject_remove",
 }
 
-_BODY = {
-    "metadata": "{package} {version}-{release} changed the description of {name}; the code is the same.",
-    "refreshed": "{package} {version}-{release} refreshed {name}: same changes, new context or line numbers.",
-    "modified": "{package} {version}-{release} changed {name}; the old version is reverted and the new one applied.",
-    "renamed": "{package} {version}-{release} renamed {previous_name} to {name}.",
-    "added": "{package} {version}-{release} added {name}.",
-    "removed": "{package} {version}-{release} dropped {name}; it is reverted here.",
-}
 
 #: Given the deltas synced so far (including the failing one), the tree a
 #: full in-memory replay of base..branch produces; None where there is no base.
@@ -47,19 +39,12 @@ def plan(ctx: Context, branch_commit: str, deltas: list[PatchDelta], replayer: R
             continue
         done.append(delta)
         new_tree = _commit_tree(ctx, tree, delta, done, replayer)
-        fields = {
-            "name": delta.name,
-            "previous_name": delta.previous_name,
-            "source": ctx.source,
-            "package": ctx.package,
-        }
-        subject = message.subject(getattr(ctx.target, _TEMPLATE[delta.status]), **fields)  # type: ignore[arg-type]
-        body = _BODY[delta.status].format(
-            name=delta.name,
-            previous_name=delta.previous_name or delta.name,
-            package=ctx.package,
-            version=ctx.source.version,
-            release=ctx.source.release,
+        template = getattr(ctx.target, _TEMPLATE[delta.status])
+        subject, body = (
+            message.subject(
+                text, name=delta.name, previous_name=delta.previous_name, source=ctx.source, package=ctx.package
+            )
+            for text in (template, message.BODIES[delta.status])
         )
         msg = message.new_message(subject, body, ctx.target, ctx.source, ctx.ids)
         sha = store.write_commit(new_tree, [parent], author=ctx.ids.author, committer=ctx.ids.committer, message=msg)
@@ -74,13 +59,11 @@ def _commit_tree(ctx: Context, tree: str, delta: PatchDelta, done: list[PatchDel
         return ctx.set_patch_file(tree, delta)
     try:
         work = tree
-        touched: set[bytes] = set()
         if delta.old is not None and delta.status != "added":
             applied = apply_patch(
                 store, work, delta.old, name=delta.previous_name or delta.name, scratch=ctx.scratch, reverse=True
             )
             work = applied.tree
-            touched.update(applied.files)
             ctx.note(delta.previous_name or delta.name, applied.method)
         if delta.new is not None and delta.status != "removed":
             applied = apply_patch(store, work, delta.new, name=delta.name, scratch=ctx.scratch)
@@ -91,13 +74,19 @@ def _commit_tree(ctx: Context, tree: str, delta: PatchDelta, done: list[PatchDel
         # Later patches on the branch may overlap this one, so the old
         # version does not revert cleanly on top.  A replay of the whole
         # series with the new version knows what these files must become.
-        full = replayer(done) if replayer is not None else None
+        if replayer is None:
+            raise
+        try:
+            full = replayer(done)
+        except Conflict:
+            # The patch's own failure is what the maintainer must see.
+            raise conflict from None
         if full is None:
             raise
-        return _take_from(ctx, tree, full, delta, conflict)
+        return _take_from(ctx, tree, full, delta)
 
 
-def _take_from(ctx: Context, tree: str, full: str, delta: PatchDelta, conflict: Conflict) -> str:
+def _take_from(ctx: Context, tree: str, full: str, delta: PatchDelta) -> str:
     """``tree`` with the files ``delta``'s patches touch taken from the replayed tree."""
     paths: set[bytes] = set()
     for data in (delta.old, delta.new):
@@ -106,5 +95,4 @@ def _take_from(ctx: Context, tree: str, full: str, delta: PatchDelta, conflict: 
                 paths.update(p for p in apply_paths(fp) if p is not None)
     changes = {path: trees.lookup(ctx.store, full, path) for path in paths}
     ctx.note(delta.name, "replay")
-    del conflict
     return ctx.set_patch_file(trees.edit(ctx.store, tree, changes), delta)
