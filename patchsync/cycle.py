@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +155,7 @@ def _run_steps(
     targets: tuple[TargetConfig, ...],
     *,
     trigger: str,
-    started: Any,
+    started: datetime,
     src_rpm: str | None,
     sync: bool,
     dry_run: bool,

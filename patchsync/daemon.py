@@ -61,6 +61,8 @@ WATCHDOG_JOB = "watchdog"
 
 #: Exit status of a cycle child that could not take the cycle lock.
 _EXIT_LOCKED = 75  # EX_TEMPFAIL, sysexits.h
+#: Exit status of a cycle child that crashed (an uncaught exception would be 1, like a conflict).
+_EXIT_CRASHED = 70  # EX_SOFTWARE, sysexits.h
 
 
 def daemon_lock_path(state_dir: str | os.PathLike[str]) -> Path:
@@ -198,6 +200,11 @@ def _child_main(config: Config, logs: LogSetup) -> None:
     except Stopped as exc:
         log.warning("cycle %s", exc)
         raise SystemExit(0) from None
+    except Exception:
+        # Everything a cycle meets is recorded in its result; this is a bug
+        # (or the state database failing).  Say so, and keep the daemon.
+        log.exception("the cycle crashed")
+        raise SystemExit(_EXIT_CRASHED) from None
     raise SystemExit(result.exit_code)
 
 
@@ -216,15 +223,32 @@ class Daemon:
         self._last_run = ""
         self._scheduler: Any = None
 
+    def build_scheduler(self, trigger: Any) -> Any:
+        """The scheduler with the cycle job (and the watchdog job under systemd); not started."""
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        scheduler = BlockingScheduler()
+        scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
+        scheduler.add_job(
+            self._cycle_job,
+            trigger,
+            id=CYCLE_JOB,
+            name="patchsync cycle",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=MISFIRE_GRACE_SECONDS,
+        )
+        interval = notify.watchdog_seconds()
+        if interval:
+            scheduler.add_job(
+                notify.notify, "interval", args=("WATCHDOG=1",), seconds=interval, id=WATCHDOG_JOB, coalesce=True
+            )
+        return scheduler
+
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; returns the exit status (0)."""
-        from apscheduler.events import (
-            EVENT_JOB_ERROR,
-            EVENT_JOB_MAX_INSTANCES,
-            EVENT_JOB_MISSED,
-            EVENT_SCHEDULER_STARTED,
-        )
-        from apscheduler.schedulers.blocking import BlockingScheduler
+        from apscheduler.events import EVENT_SCHEDULER_STARTED
 
         state_dir = self.config.state.dir
         with lock.hold(daemon_lock_path(state_dir), wait=0, what="daemon"):
@@ -237,22 +261,7 @@ class Daemon:
             aps.handlers[:] = logging.getLogger("patchsync").handlers
             aps.propagate = False
             aps.setLevel(logging.WARNING)
-            self._scheduler = scheduler = BlockingScheduler()
-            scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
-            scheduler.add_job(
-                self._cycle_job,
-                trigger,
-                id=CYCLE_JOB,
-                name="patchsync cycle",
-                coalesce=True,
-                max_instances=1,
-                misfire_grace_time=MISFIRE_GRACE_SECONDS,
-            )
-            interval = notify.watchdog_seconds()
-            if interval:
-                scheduler.add_job(
-                    notify.notify, "interval", args=("WATCHDOG=1",), seconds=interval, id=WATCHDOG_JOB, coalesce=True
-                )
+            self._scheduler = scheduler = self.build_scheduler(trigger)
             previous = {
                 sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
             }
@@ -345,9 +354,13 @@ class Daemon:
         with self._child_lock:
             self._child = None
         code = child.exitcode
-        outcome = {0: "ok", 1: "drift or conflict", 2: "error", _EXIT_LOCKED: "skipped (locked)"}.get(
-            code if code is not None else -1, f"killed (exit {code})"
-        )
+        outcome = {
+            0: "ok",
+            1: "drift or conflict",
+            2: "error",
+            _EXIT_LOCKED: "skipped (locked)",
+            _EXIT_CRASHED: "crashed",
+        }.get(code if code is not None else -1, f"killed (exit {code})")
         self._last_run = f"{started:%Y-%m-%d %H:%M:%S} UTC {outcome}"
         log.info("cycle finished: %s", outcome)
         notify.notify(f"STATUS={self._status()}")

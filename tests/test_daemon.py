@@ -6,7 +6,7 @@ import json
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -244,3 +244,27 @@ def _last_seen_release(state_dir: Path) -> str:
     with State(state_dir) as state:
         seen = state.last_seen()
     return seen.release if seen else ""
+
+
+def test_cycle_job_never_stacks_and_survives_lateness(tmp_path: Path) -> None:
+    config = configmod.parse({"state": {"dir": str(tmp_path)}}, "p.toml")
+    daemon = daemonmod.Daemon(config)
+    scheduler = daemon.build_scheduler(daemonmod.build_trigger(config.schedule, where="p.toml"))
+    (job,) = scheduler.get_jobs()
+    # APScheduler's default misfire grace of 1 s would silently skip a run
+    # that starts a little late.
+    assert (job.id, job.coalesce, job.max_instances, job.misfire_grace_time) == ("cycle", True, 1, 3600)
+
+
+def test_missed_and_skipped_runs_are_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent, JobSubmissionEvent
+
+    daemon = daemonmod.Daemon(configmod.parse({"state": {"dir": str(tmp_path)}}, "p.toml"))
+    due = datetime(2026, 11, 23, 18, 30, tzinfo=UTC)
+    daemon._on_event(JobExecutionEvent(EVENT_JOB_MISSED, "cycle", "default", due))
+    daemon._on_event(JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, "cycle", "default", [due]))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "missed the run due at 2026-11-23 18:30:00+00:00 (more than 3600 s late)",
+        "skipped the run due at 2026-11-23 18:30:00+00:00: the previous cycle is still running",
+    ]
