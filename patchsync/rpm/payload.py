@@ -20,363 +20,17 @@ import logging
 import os
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol, cast
 
 from ..errors import IntegrityError, RpmError
 from . import verify
 from .cpio import CpioWalker, member_key
+from .decompress import DECOMPRESSORS, Corrupt, Input
 from .header import PackageHeaders, RpmFileEntry, read_headers
-
-if TYPE_CHECKING:
-    from hashlib import _Hash
 
 log = logging.getLogger(__name__)
 
-#: Compressed bytes handed to the decompressor at a time.  Output stays near
-#: this size for incompressible data (the Linux tarball), small enough for
-#: malloc to reuse freed blocks instead of mapping fresh pages for each.
-IN_CHUNK = 64 * 1024
-#: Most bytes one decompressor call may return: bounds memory on a payload
-#: that expands enormously (a decompression bomb).
-OUT_CHUNK = 256 * 1024
 #: Largest member taken out of a payload (the patch tarball is a few MB).
 MAX_MEMBER = 512 * 1024 * 1024
-
-# gzip member header (RFC 1952 section 2.3).
-_GZIP_MAGIC = b"\x1f\x8b"
-_GZIP_DEFLATE = 8
-_FHCRC, _FEXTRA, _FNAME, _FCOMMENT = 0x02, 0x04, 0x08, 0x10
-_GZIP_FIXED = 10
-_GZIP_TRAILER = 8
-
-
-class _Decompressor(Protocol):
-    """bz2.BZ2Decompressor and lzma.LZMADecompressor share this interface."""
-
-    @property
-    def eof(self) -> bool: ...
-
-    @property
-    def needs_input(self) -> bool: ...
-
-    @property
-    def unused_data(self) -> bytes: ...
-
-    def decompress(self, data: bytes | memoryview, max_length: int = ...) -> bytes: ...
-
-
-class _Corrupt(Exception):
-    """Internal: the compressed stream is malformed."""
-
-
-class _Input:
-    """The compressed payload, read in small slices into one reused buffer.
-
-    Plain reads rather than mmap: mapped pages count against our resident
-    size, and a file truncated under a mapping kills the process (SIGBUS).
-    Whole-payload digests are updated here, so they see every byte once.
-    """
-
-    def __init__(self, fh: io.FileIO, start: int, end: int, hashers: list[_Hash]) -> None:
-        self.fh = fh
-        fh.seek(start)
-        self.left = end - start
-        self.hashers = hashers
-        self.buf = bytearray(IN_CHUNK)
-        self.view = memoryview(self.buf)
-
-    def read_view(self) -> memoryview:
-        """The next slice (empty at the end); valid until the next call."""
-        want = min(IN_CHUNK, self.left)
-        if not want:
-            return self.view[:0]
-        n = self.fh.readinto(self.view[:want]) or 0
-        self.left -= n
-        chunk = self.view[:n]
-        for h in self.hashers:
-            h.update(chunk)
-        return chunk
-
-    def read(self, size: int = -1) -> bytes:
-        """File-like read for zstandard's stream reader."""
-        want = self.left if size < 0 else min(size, self.left)
-        data = self.fh.read(want) if want else b""
-        self.left -= len(data)
-        for h in self.hashers:
-            h.update(data)
-        return data
-
-    def file_like(self) -> IO[bytes]:
-        """Something with read() for zstandard: the file itself when nothing hashes along.
-
-        The payload runs to the end of the file (its size was checked), so
-        the file can be handed over as is, sparing a Python call per read.
-        """
-        if self.hashers:
-            # _Input has the read() the stream reader calls; zstandard's stubs ask for a full IO.
-            return cast(IO[bytes], self)
-        return cast(IO[bytes], self.fh)
-
-    def drain(self) -> None:
-        """Read the rest so the whole-payload digests see it (no decompression)."""
-        if self.hashers:
-            while self.read_view():
-                pass
-
-
-def _gzip_header_size(view: memoryview, where: str) -> int:
-    """Length of the gzip member header at the start of ``view``."""
-    if len(view) < _GZIP_FIXED or bytes(view[:2]) != _GZIP_MAGIC or view[2] != _GZIP_DEFLATE:
-        raise _Corrupt("not a gzip stream")
-    flags = view[3]
-    pos = _GZIP_FIXED
-    if flags & _FEXTRA:
-        if len(view) < pos + 2:
-            raise _Corrupt("truncated gzip header")
-        pos += 2 + int.from_bytes(view[pos : pos + 2], "little")
-    for flag in (_FNAME, _FCOMMENT):
-        if flags & flag:
-            nul = bytes(view[pos:]).find(b"\0")
-            if nul < 0:
-                raise _Corrupt("gzip header too long")
-            pos += nul + 1
-    if flags & _FHCRC:
-        pos += 2
-    if pos > len(view):
-        raise _Corrupt("truncated gzip header")
-    return pos
-
-
-def _gzip(src: _Input, where: str) -> Iterator[bytes | memoryview]:
-    import zlib
-
-    # Raw deflate after our own header parse: zlib's gzip mode would also
-    # CRC-32 every byte of the Linux tarball we skip (about half the time).
-    # What we keep is checked against the header's per-file digest instead.
-    # rpm's gzdio writes a single gzip member.
-    d = zlib.decompressobj(-zlib.MAX_WBITS)
-    data = src.read_view()
-    data = data[_gzip_header_size(data, where) :]
-    try:
-        while data:
-            yield d.decompress(data, OUT_CHUNK)
-            while d.unconsumed_tail:
-                yield d.decompress(d.unconsumed_tail, OUT_CHUNK)
-            if d.eof:
-                return
-            data = src.read_view()
-    except zlib.error as exc:
-        raise _Corrupt(str(exc)) from None
-    raise _Corrupt("compressed stream ends early")
-
-
-def _streaming(
-    src: _Input, factory: Callable[[], _Decompressor], errors: tuple[type[Exception], ...]
-) -> Iterator[bytes]:
-    """bzip2, xz and lzma: bounded output per call; concatenated streams are followed."""
-    return _streaming_from(_Pushback(src), factory, errors)
-
-
-def _streaming_from(
-    rd: _Pushback, factory: Callable[[], _Decompressor], errors: tuple[type[Exception], ...]
-) -> Iterator[bytes]:
-    d = factory()
-    pending: bytes | memoryview = b""
-    try:
-        while True:
-            if d.needs_input:
-                data = pending or rd.chunk()
-                pending = b""
-                if not data:
-                    break
-            else:
-                data = b""
-            yield d.decompress(data, OUT_CHUNK)
-            if d.eof:
-                pending = d.unused_data
-                if not pending.strip(b"\0"):
-                    pending = rd.chunk()
-                    if not pending.strip(b"\0"):
-                        return
-                d = factory()
-    except errors as exc:
-        raise _Corrupt(str(exc)) from None
-    raise _Corrupt("compressed stream ends early")
-
-
-def _bzip2(src: _Input, where: str) -> Iterator[bytes]:
-    import bz2
-
-    return _streaming(src, bz2.BZ2Decompressor, (OSError, ValueError))
-
-
-# xz container (The .xz File Format 1.1.0, https://tukaani.org/xz/xz-file-format.txt).
-_XZ_MAGIC = b"\xfd7zXZ\x00"
-_XZ_STREAM_HEADER = 12
-#: Section 2.1.1.2: check type (low 4 bits of the second flag byte) -> check size.
-_XZ_CHECK_SIZES = (0, 4, 4, 4, 8, 8, 8, 16, 16, 16, 32, 32, 32, 64, 64, 64)
-_XZ_FILTER_LZMA2 = 0x21
-_XZ_BLOCK_COMPRESSED_SIZE = 0x40
-_XZ_BLOCK_UNCOMPRESSED_SIZE = 0x80
-
-
-class _Pushback:
-    """Exact-length reads over :class:`_Input`, with bytes pushed back for the next read."""
-
-    def __init__(self, src: _Input) -> None:
-        self.src = src
-        self.pending = b""
-
-    def chunk(self) -> bytes:
-        if self.pending:
-            data, self.pending = self.pending, b""
-            return data
-        return bytes(self.src.read_view())
-
-    def take(self, n: int) -> bytes:
-        data = self.pending
-        while len(data) < n:
-            more = bytes(self.src.read_view())
-            if not more:
-                break
-            data += more
-        self.pending = data[n:]
-        return data[:n]
-
-    def unread(self, data: bytes) -> None:
-        self.pending = data + self.pending
-
-
-def _vli(buf: bytes, pos: int) -> tuple[int, int]:
-    """A variable-length integer (xz format section 1.2) at ``pos``; the value and the next position."""
-    value = 0
-    for i in range(9):
-        if pos + i >= len(buf):
-            break
-        byte = buf[pos + i]
-        value |= (byte & 0x7F) << (7 * i)
-        if not byte & 0x80:
-            return value, pos + i + 1
-    raise _Corrupt("bad variable-length integer in an xz block header")
-
-
-def _lzma2_dict_size(prop: int) -> int:
-    """xz format section 5.3.1: the LZMA2 dictionary size from its one property byte."""
-    if prop > 40:
-        raise _Corrupt("bad LZMA2 dictionary size")
-    if prop == 40:
-        return 0xFFFFFFFF
-    return (2 | (prop & 1)) << (prop // 2 + 11)
-
-
-def _xz_block_filters(header: bytes) -> list[dict[str, int]] | None:
-    """The filter chain of an xz block header, or None unless it is LZMA2 alone."""
-    import zlib
-
-    if zlib.crc32(header[:-4]) != int.from_bytes(header[-4:], "little"):
-        raise _Corrupt("xz block header CRC mismatch")
-    flags = header[1]
-    pos = 2
-    if flags & _XZ_BLOCK_COMPRESSED_SIZE:
-        _size, pos = _vli(header, pos)
-    if flags & _XZ_BLOCK_UNCOMPRESSED_SIZE:
-        _size, pos = _vli(header, pos)
-    if flags & 0x03:  # more than one filter (BCJ, delta, ...)
-        return None
-    filter_id, pos = _vli(header, pos)
-    props_size, pos = _vli(header, pos)
-    if filter_id != _XZ_FILTER_LZMA2 or props_size != 1:
-        return None
-    return [{"id": filter_id, "dict_size": _lzma2_dict_size(header[pos])}]
-
-
-def _xz(src: _Input, where: str) -> Iterator[bytes]:
-    """xz, decoded block by block as raw LZMA2.
-
-    rpm's xzdio writes a SHA-256 check, which liblzma would compute over the
-    whole Linux tarball we skip (nine tenths of the run time); the raw decoder
-    does not, and what we keep is checked against the header's digests.
-    Anything but plain LZMA2 blocks goes to the ordinary, checking decoder.
-    """
-    import lzma
-    import zlib
-
-    rd = _Pushback(src)
-    head = rd.take(_XZ_STREAM_HEADER)
-    if len(head) < _XZ_STREAM_HEADER or not head.startswith(_XZ_MAGIC):
-        raise _Corrupt("not an xz stream")
-    if zlib.crc32(head[6:8]) != int.from_bytes(head[8:12], "little") or head[6] or head[7] & 0xF0:
-        raise _Corrupt("bad xz stream flags")
-    check_size = _XZ_CHECK_SIZES[head[7] & 0x0F]
-    consumed = head
-    try:
-        while True:
-            first = rd.take(1)
-            if not first:
-                break
-            if first == b"\0":  # the index: no more blocks
-                return
-            header = first + rd.take(first[0] * 4 + 3)
-            if len(header) != (first[0] + 1) * 4:
-                break
-            filters = _xz_block_filters(header)
-            if filters is None:
-                if consumed is not head:
-                    raise _Corrupt("xz stream mixes block kinds")
-                rd.unread(header)
-                rd.unread(head)
-                yield from _streaming_from(rd, lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ), (lzma.LZMAError,))
-                return
-            consumed = b""
-            d = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters)
-            compressed = 0
-            while not d.eof:
-                data = rd.chunk() if d.needs_input else b""
-                if d.needs_input and not data:
-                    raise _Corrupt("compressed stream ends early")
-                compressed += len(data)
-                yield d.decompress(data, OUT_CHUNK)
-            rest = d.unused_data
-            rd.unread(rest)
-            compressed -= len(rest)
-            # Block padding to a multiple of four, then the check we do not compute.
-            skip = -(len(header) + compressed) % 4 + check_size
-            if len(rd.take(skip)) != skip:
-                break
-    except lzma.LZMAError as exc:
-        raise _Corrupt(str(exc)) from None
-    raise _Corrupt("compressed stream ends early")
-
-
-def _lzma(src: _Input, where: str) -> Iterator[bytes]:
-    import lzma
-
-    return _streaming(src, lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), (lzma.LZMAError,))
-
-
-def _zstd(src: _Input, where: str) -> Iterator[bytes | memoryview]:
-    import zstandard
-
-    buf = bytearray(OUT_CHUNK)
-    out = memoryview(buf)
-    reader = zstandard.ZstdDecompressor().stream_reader(src.file_like(), read_size=IN_CHUNK, read_across_frames=True)
-    try:
-        while n := reader.readinto(buf):
-            # The walker copies what it keeps, so the buffer is reused.
-            yield out[:n]
-    except zstandard.ZstdError as exc:
-        raise _Corrupt(str(exc)) from None
-    raise _Corrupt("compressed stream ends early")
-
-
-#: RPMTAG_PAYLOADCOMPRESSOR value -> decompressing generator.
-DECOMPRESSORS: dict[str, Callable[[_Input, str], Iterator[bytes | memoryview]]] = {
-    "gzip": _gzip,
-    "bzip2": _bzip2,
-    "xz": _xz,
-    "lzma": _lzma,
-    "zstd": _zstd,
-}
 
 
 def _wanted(headers: PackageHeaders, names: Collection[str]) -> dict[str, RpmFileEntry]:
@@ -419,7 +73,7 @@ def read_members(
             fh.seek(headers.header_start)
             md5.update(fh.read(headers.payload_offset - headers.header_start))
         hashers = [h for h in (md5, payload) if h is not None]
-        src = _Input(fh, headers.payload_offset, headers.total_size, hashers)
+        src = Input(fh, headers.payload_offset, headers.total_size, hashers)
         found = _walk(src, headers, wanted, decompress)
         src.drain()
     if md5 is not None:
@@ -429,10 +83,10 @@ def read_members(
 
 
 def _walk(
-    src: _Input,
+    src: Input,
     headers: PackageHeaders,
     wanted: dict[str, RpmFileEntry],
-    decompress: Callable[[_Input, str], Iterator[bytes | memoryview]],
+    decompress: Callable[[Input, str], Iterator[bytes | memoryview]],
 ) -> dict[str, bytes]:
     where = headers.where
     walker = CpioWalker(wanted, where=where, max_member=MAX_MEMBER)
@@ -443,7 +97,7 @@ def _walk(
         for chunk in chunks:
             if walker.feed(chunk):
                 break
-    except _Corrupt as exc:
+    except Corrupt as exc:
         raise RpmError(f"corrupt {headers.payload_compressor} payload: {exc}", where=where) from None
     finally:
         close = getattr(chunks, "close", None)
