@@ -72,21 +72,29 @@ def write_patchset(patchset: PatchSet, output: Path) -> None:
         raise PatchsyncError("exists and is not an empty folder; refusing to overwrite it", where=output)
     if patchset.series_conf is not None and patchset.top == SERIES_CONF:
         raise TarballError(f"top folder named {SERIES_CONF} clashes with series.conf", where=output)
+    # Parents we create are removed again on failure: nothing is left behind.
+    created = [p for p in reversed(output.parents) if not p.exists()]
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _make_temp_dir(output)
-    except OSError as exc:
-        raise PatchsyncError(f"cannot create the output folder: {exc.strerror}", where=output) from None
-    try:
-        _write_tree(tmp, patchset)
-        tmp.chmod(0o755)
-        with contextlib.suppress(FileNotFoundError):
-            output.rmdir()
-        os.rename(tmp, output)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise PatchsyncError(f"cannot write: {exc.strerror or exc}", where=output) from None
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            tmp = _make_temp_dir(output)
+        except OSError as exc:
+            raise PatchsyncError(f"cannot create the output folder: {exc.strerror}", where=output) from None
+        try:
+            _write_tree(tmp, patchset)
+            tmp.chmod(0o755)
+            with contextlib.suppress(FileNotFoundError):
+                output.rmdir()
+            os.rename(tmp, output)
+        except BaseException as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise PatchsyncError(f"cannot write: {exc.strerror or exc}", where=output) from None
+            raise
+    except BaseException:
+        for parent in reversed(created):
+            with contextlib.suppress(OSError):
+                parent.rmdir()
         raise
 
 

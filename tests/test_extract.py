@@ -376,6 +376,16 @@ def test_write_failure_leaves_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_write_failure_removes_the_parents_it_made(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "deeper" / "out"
+    bad = _patchset({"patches.xen/../../escape": b"x"})
+    with pytest.raises(TarballError, match="refusing to write"):
+        write_patchset(bad, out)
+    assert list(tmp_path.iterdir()) == []
+    write_patchset(_patchset({"patches.xen/a": b"A"}), out)
+    assert tree(tmp_path) == {"new/deeper/out/patches.xen/a": b"A", "new/deeper/out/series.conf": b"s\n"}
+
+
 def test_write_failure_on_disk_leaves_nothing(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
