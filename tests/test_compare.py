@@ -378,3 +378,9 @@ def test_odd_patch_formats_in_a_real_tree(tmp_path: Path) -> None:
         "--- old header\n+++ new header\n@@ -1,2 +1,2 @@\n-From: J\\xf6rg\n+From: J\\xf6rg B.\n \n"
     )
     assert by_name["quoted.diff"].interdiff == "--- a/sp ace\u00e4.c\n+++ b/sp ace\u00e4.c\n@@ -1,1 +1,1 @@\n-y\n+z\n"
+
+
+def test_mode_only_patch_can_be_renamed() -> None:
+    mode = b"diff --git a/run.sh b/run.sh\nold mode 100644\nnew mode 100755\n"
+    result = compare({"new": b"Subject: x\n\n" + mode}, ["new"], {"old": mode}, ["old"])
+    assert [(p.name, p.status, p.previous_name) for p in result.patches] == [("new", "renamed", "old")]

@@ -109,6 +109,11 @@ def header_ids(parsed: ParsedPatch | bytes) -> tuple[bytes | None, bytes | None]
 def has_changes(parsed: ParsedPatch) -> bool:
     """Whether the patch changes anything at all (an empty patch is never a rename partner)."""
     return any(
-        f.is_binary or f.is_new or f.is_deleted or f.is_rename or any(t != CONTEXT for h in f.hunks for t, _ in h.lines)
+        f.is_binary
+        or f.is_new
+        or f.is_deleted
+        or f.is_rename
+        or f.old_mode != f.new_mode
+        or any(t != CONTEXT for h in f.hunks for t, _ in h.lines)
         for f in parsed.files
     )
