@@ -113,3 +113,11 @@ def test_equivalent_to_patchutils_interdiff_on_the_corpus(corpus: Path) -> None:
         assert _net(ours) == _net(done.stdout), old_path.name
     assert failed <= INTERDIFF_FAILS
     assert compared >= 30
+
+
+def test_new_tree_with_lines_in_front_of_the_old_hunk() -> None:
+    # The KOTD's tree has a line ("z") before the old patch's first line: the
+    # hunk is anchored on "a", "b" and the interdiff numbers the lines it knows.
+    old = b"--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"
+    new = b"--- a/f\n+++ b/f\n@@ -1,3 +1,3 @@\n z\n a\n-b\n+d\n"
+    assert _render(old, new) == "--- a/f\n+++ b/f\n@@ -1,3 +1,3 @@\n z\n a\n-c\n+d\n"
