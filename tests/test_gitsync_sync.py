@@ -304,7 +304,8 @@ def test_order_of_kotd_drives_development_order(tmp_path: Path) -> None:
     assert git(sc.repo, "rev-parse", f"{REVIEW}^{{tree}}").strip() == sc.expected(tmp_path / "oracle")
 
 
-def test_released_falls_back_to_a_replay_when_later_patches_overlap(tmp_path: Path) -> None:
+@pytest.mark.parametrize("replay_works", [True, False])
+def test_released_falls_back_to_a_replay_when_later_patches_overlap(tmp_path: Path, replay_works: bool) -> None:
     from patchsync.config import TargetConfig
 
     from .gittarget import TargetRepo, drift, expected_tree, make_patch, patchset, source_lines
@@ -318,7 +319,10 @@ def test_released_falls_back_to_a_replay_when_later_patches_overlap(tmp_path: Pa
     base_text = source_lines("c")
     p1_old_text = edit(base_text, {10: "ten xen\n"})
     p1_old = make_patch({"c.c": (base_text, p1_old_text)})
-    p1_new = make_patch({"c.c": (base_text, edit(p1_old_text, {30: "thirty xen\n"}))})
+    # The new version keeps line 10 and adds line 30 (the replay merges), or
+    # rewrites line 10 next to p2's line 11 (the replay conflicts too).
+    p1_new_text = edit(p1_old_text, {30: "thirty xen\n"} if replay_works else {10: "ten new\n"})
+    p1_new = make_patch({"c.c": (base_text, p1_new_text)})
     # p2 changes the line right after p1's: p1's old version no longer reverts on top.
     p2 = make_patch({"c.c": (p1_old_text, edit(p1_old_text, {11: "eleven p2\n"}))})
     work = TargetRepo(tmp_path / "repo")
@@ -340,6 +344,19 @@ def test_released_falls_back_to_a_replay_when_later_patches_overlap(tmp_path: Pa
 
     result = sync_target(kotd, target, d, state_dir=tmp_path / "state")
 
+    if not replay_works:
+        # The conflict reported is the patch's own, not the replay's.
+        assert result.status == "conflict"
+        assert [c.to_json() for c in result.conflicts] == [
+            {
+                "patch": "p1.diff",
+                "commit": None,
+                "files": ["c.c"],
+                "message": "c.c: hunk #1 (@@ -7,7 +7,7 @@) does not apply",
+            }
+        ]
+        assert ref(work.path, "refs/heads/patchsync/t") is None
+        return
     assert result.status == "updated"
     assert result.applied == {"p1.diff": "replay"}
     assert git(work.path, "diff-tree", "--no-commit-id", "--name-only", "-r", str(result.head)) == (
