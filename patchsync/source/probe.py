@@ -12,9 +12,11 @@ import logging
 import re
 from dataclasses import dataclass
 
+import requests
+
 from ..errors import DownloadError, PatchsyncError
 from ..rpm.header import NeedMoreData, PackageHeaders, parse_headers
-from .http import Http
+from .http import Http, describe
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +67,17 @@ def probe(http: Http, url: str, *, start: int = PROBE_START) -> Probe | None:
             if match.group(3) != "*":
                 total = int(match.group(3))
             before = len(buf)
-            for chunk in http.iter_body(response):
-                buf += chunk
-                if len(buf) > want:
-                    # More than asked for: a confused server; parse what is in.
-                    del buf[want:]
-                    break
+            try:
+                for chunk in http.iter_body(response):
+                    buf += chunk
+                    if len(buf) > want:
+                        # More than asked for: a confused server; parse what is in.
+                        del buf[want:]
+                        break
+            except requests.RequestException as exc:
+                # The full download resumes and retries properly; the probe is only a shortcut.
+                log.warning("%s: reading the headers failed (%s); downloading the whole file", url, describe(exc))
+                return None
         finally:
             response.close()
         if len(buf) == before:

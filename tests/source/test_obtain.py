@@ -235,3 +235,35 @@ def test_second_check_via_the_cli_costs_under_1_mb(
         f"source: payload skipped, {docs[1]['bytes_transferred']:,} bytes transferred;"
         f" tarball unchanged since {kotd['first'].name}"
     )
+
+
+def test_probe_cut_off_falls_back_to_full_download(
+    tmp_path: Path, kotd: dict[str, Path], fault_server: FaultServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = "/" + kotd["first"].name
+    url = fault_server.add(kotd["first"].name, kotd["first"].read_bytes())
+    fault_server.faults = [Fault("truncate", at=1000, path=path)]
+    result = obtain(make_config(tmp_path, fault_server.url))
+    assert result.source.payload == "downloaded"
+    assert dict(result.files) == files_of(PATCHES_V1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"{url}: reading the headers failed (connection closed mid-body); downloading the whole file" in warnings
+
+
+def test_download_errors_are_one_line_on_the_cli(
+    tmp_path: Path, kotd: dict[str, Path], fault_server: FaultServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An HTML error page served as the src.rpm: exit 2, one line naming the URL, nothing left behind."""
+    from patchsync.cli import main
+
+    url = fault_server.add(kotd["first"].name, kotd["first"].read_bytes())
+    fault_server.faults = [Fault("html", path="/" + kotd["first"].name)]
+    config = tmp_path / "patchsync.toml"
+    config.write_text(f'[source]\nurl = "{fault_server.url}"\n[state]\ndir = "{tmp_path / "state"}"\n')
+    assert main(["--config", str(config), "fetch"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"patchsync: error: {url}: not an RPM package: it is an HTML/XML page (an error page saved as the file?)\n"
+    )
+    assert list((tmp_path / "state" / "srpms").iterdir()) == []
