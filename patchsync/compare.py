@@ -243,13 +243,17 @@ def _strip(path: str, strip: int) -> str:
 
 
 def kotd_series_order(
-    patchset: PatchSet, names: Mapping[str, str], symbols: Sequence[str], warnings: list[str]
+    patchset: PatchSet,
+    names: Mapping[str, str],
+    symbols: Sequence[str],
+    warnings: list[str],
+    guarded_out: list[str] | None = None,
 ) -> list[str]:
     """The KOTD order of the tree names in ``names`` from series.conf (see issue 3, section 3).
 
-    Guarded-out entries stay in place (the patch is still compared) and are
-    named in ``warnings``; tarball patches series.conf does not list go last
-    in name order, also with a warning.
+    Guarded-out entries stay in place (the patch is still compared), are
+    named in ``warnings`` and collected in ``guarded_out``; tarball patches
+    series.conf does not list go last in name order, also with a warning.
     """
     by_path = {path: name for name, path in names.items()}
     order: list[str] = []
@@ -272,6 +276,8 @@ def kotd_series_order(
             seen.add(name)
             order.append(name)
             if not entry.active:
+                if guarded_out is not None:
+                    guarded_out.append(name)
                 warnings.append(
                     f"{entry.name} is guarded out in series.conf ({' '.join(entry.guards)}); compared anyway"
                 )
@@ -287,7 +293,8 @@ def compare_target(
     warnings: list[str] = []
     names = kotd_names(patchset, target.strip)
     kotd_files = {name: patchset.files[path] for name, path in names.items()}
-    kotd_order = kotd_series_order(patchset, names, symbols, warnings)
+    guarded_out: list[str] = []
+    kotd_order = kotd_series_order(patchset, names, symbols, warnings, guarded_out)
     tree = read_patches(target.repo, target.branch, target.patches_dir)
     warnings.extend(tree.warnings)
     result = compare(kotd_files, kotd_order, tree.files, tree.order, target.hold, target.mode, details=details)
@@ -303,4 +310,5 @@ def compare_target(
         tree_order=tuple(tree.order),
         order_changes=result.order_changes,
         warnings=tuple(warnings),
+        guarded_out=tuple(guarded_out),
     )

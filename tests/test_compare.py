@@ -292,6 +292,7 @@ def test_compare_target_on_a_real_tree(tmp_path: Path) -> None:
         ("xen3-local.diff", "removed"),
     ]
     assert drift.order_changes == ("xen3-b.diff",)
+    assert drift.guarded_out == ("xen3-guarded.diff",)
     assert drift.warnings == (
         "patches.xen/xen3-guarded.diff is guarded out in series.conf (+needs_update); compared anyway",
         "series.conf lists patches.xen/xen3-ghost.diff, which the tarball does not have",
@@ -323,6 +324,32 @@ def test_compare_target_in_sync_and_released_order(tmp_path: Path) -> None:
     assert drift.order_changes == ("xen3-b.diff",)
     assert drift.in_sync  # released: the order is information only
     assert drift.warnings == ()
+
+
+def test_a_guarded_out_patch_is_reported_but_not_drift(tmp_path: Path) -> None:
+    # SUSE does not apply a +needs_update patch, so a change to it (or its
+    # absence from the tree) is worth a warning, never a sync.
+    repo = _tree_repo(tmp_path)
+    kotd = {
+        "patches.xen/xen3-a.diff": _p("a"),
+        "patches.xen/xen3-b.diff": _p("b"),
+        "patches.xen/xen3-guarded.diff": _p("g", "G"),
+    }
+    series = SERIES.replace(b"\tpatches.xen/xen3-b.diff\n", b"").replace(b"\tpatches.xen/xen3-ghost.diff\n", b"")
+    drift = compare_target(
+        _patchset(kotd, b"\tpatches.xen/xen3-b.diff\n" + series), _target(repo, hold=("xen3-local.diff",))
+    )
+    assert [(p.name, p.status) for p in drift.patches] == [
+        ("xen3-b.diff", "unchanged"),
+        ("xen3-a.diff", "unchanged"),
+        ("xen3-guarded.diff", "modified"),
+        ("xen3-local.diff", "held"),
+    ]
+    assert drift.guarded_out == ("xen3-guarded.diff",)
+    assert drift.warnings == (
+        "patches.xen/xen3-guarded.diff is guarded out in series.conf (+needs_update); compared anyway",
+    )
+    assert drift.in_sync
 
 
 def test_compare_target_strip_zero_and_no_series(tmp_path: Path) -> None:

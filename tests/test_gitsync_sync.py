@@ -447,3 +447,17 @@ def test_checked_out_review_branch_is_not_moved(tmp_path: Path) -> None:
     assert result.status == "error"
     assert result.error == f"{sc.repo}: {REVIEW} is checked out in {sc.repo}; not moving it"
     assert ref(sc.repo, REVIEW) == first.head
+
+
+@pytest.mark.parametrize("mode", ["released", "development"])
+def test_guarded_out_patches_are_never_synced(tmp_path: Path, mode: str) -> None:
+    sc = build(tmp_path, mode)
+    # xen3-p08.diff is new in the KOTD; guarded out, SUSE does not apply it.
+    assert any(p.name == "xen3-p08.diff" and p.status == "added" for p in sc.drift.patches)
+    drift = replace(sc.drift, guarded_out=("xen3-p08.diff",))
+    result = sync_target(sc.patchset, sc.target, drift, state_dir=sc.state_dir)
+    assert result.status == "updated", result.error
+    assert all("xen3-p08.diff" not in c.patches for c in result.commits)
+    files = git(sc.repo, "ls-tree", "-r", "--name-only", REVIEW).splitlines()
+    assert f"{PATCHES_DIR}/xen3-p08.diff" not in files
+    assert f"{PATCHES_DIR}/xen3-p02.diff" in files

@@ -158,7 +158,9 @@ def _sync(
             scratch=store.quarantine,
             kotd_order=drift.kotd_order,
         )
-        deltas = [d for d in drift.patches if d.status in _ACTIONABLE and d.name not in target.hold]
+        # SUSE does not apply a guarded-out patch, so neither does sync.
+        skip = set(target.hold) | set(drift.guarded_out)
+        deltas = [d for d in drift.patches if d.status in _ACTIONABLE and d.name not in skip]
         head, commits = _plan(ctx, drift, deltas)
         result.applied = dict(ctx.methods)
         if head == current:
