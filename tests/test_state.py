@@ -213,18 +213,12 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
         assert len(st.runs(limit=None)) == 60
 
 
-def test_source_last_taken_lives_in_the_database_and_imports_the_old_file(tmp_path: Path) -> None:
+def test_source_last_taken_lives_in_the_database(tmp_path: Path) -> None:
     from patchsync.source import laststate
 
-    old = laststate.LastSynced("2.6.32.10", "0.0.3.bbbb222", "kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm")
-    (tmp_path / laststate.STATE_FILE).write_text(
-        '{"version": "2.6.32.10", "release": "0.0.3.bbbb222", "file": "kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm"}'
-    )
-    assert laststate.read_last_synced(tmp_path) == old
-    with statemod.State(tmp_path) as st:
-        assert st.get(statemod.KEY_LAST_TAKEN) == {"version": "2.6.32.10", "release": "0.0.3.bbbb222", "file": old.file}
+    assert laststate.read_last_synced(tmp_path) is None
     new = laststate.LastSynced("2.6.32.10", "0.0.4.cccc333", "kernel-source-2.6.32.10-0.0.4.cccc333.src.rpm")
     laststate.write_last_synced(tmp_path, new)
     assert laststate.read_last_synced(tmp_path) == new
-    # The old file is read once, never rewritten or deleted.
-    assert "0.0.3.bbbb222" in (tmp_path / laststate.STATE_FILE).read_text()
+    with statemod.State(tmp_path) as st:
+        assert st.get(statemod.KEY_LAST_TAKEN) == {"version": "2.6.32.10", "release": "0.0.4.cccc333", "file": new.file}

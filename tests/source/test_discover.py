@@ -131,9 +131,3 @@ def test_mirror_going_backwards_is_refused(tmp_path: Path) -> None:
     same = Candidate("f", "u", "2.6.32.10", "0.0.12.cccc333")
     check_not_backwards(same, last, "http://m/src/")
     check_not_backwards(older, None, "http://m/src/")
-
-
-def test_corrupt_state_file_is_an_error_naming_it(tmp_path: Path) -> None:
-    (tmp_path / "source-last.json").write_text("{not json")
-    with pytest.raises(Exception, match=r"source-last\.json: corrupt source state"):
-        read_last_synced(tmp_path)
