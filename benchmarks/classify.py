@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from benchmarks.machine import machine
 from patchsync.compare import compare
 from patchsync.gitsync.tree import read_patches
 
@@ -201,18 +202,6 @@ def bench_tree(rows: list[tuple[str, str, str]]) -> None:
                 f"{TREE_FILES:,} git processes",
             )
         )
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs (`nproc` {len(os.sched_getaffinity(0))}), {platform.machine()}, {model}"
 
 
 def main() -> None:

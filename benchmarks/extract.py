@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.machine import machine
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "out"
 CORPUS = REPO.parent / "shared" / "corpus" / "suse-xen"
@@ -146,18 +148,6 @@ def tools() -> dict[str, object]:
         found["bsdtar -xf"] = lambda pkg, tmp: ["bsdtar", "-xf", str(pkg), TARBALL]
     found["plain rpmfile"] = lambda pkg, tmp: [py, "-c", _RPMFILE, str(pkg), TARBALL]
     return found
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {platform.machine()}, {model}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

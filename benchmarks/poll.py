@@ -16,8 +16,6 @@ Run from the source tree: ``python benchmarks/poll.py [--size-mb 150]``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -28,24 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.machine import machine
 from patchsync import config as configmod
 from patchsync.source import obtain
 from tests.rpmbuild import build_srpm
 from tests.servers import start_nginx, stop
 
 PATCHES = {f"xen3-patch-{i:03d}": (f"--- a/f{i}\n+++ b/f{i}\n@@ -1 +1 @@\n-a\n+b\n" * 50).encode() for i in range(300)}
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} x {platform.machine()}, {model}"
 
 
 def run(config: configmod.Config, server_log: object, label: str, rows: list[tuple[str, str, str, str]]) -> None:

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import os
-import platform
 import resource
 import shutil
 import statistics
@@ -29,6 +27,8 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+
+from benchmarks.machine import machine
 
 OUT = Path(__file__).resolve().parent / "out" / "sync"
 REPO = OUT / "linux.git"
@@ -209,18 +209,6 @@ def run_rebase() -> dict[str, float]:
     finally:
         git("worktree", "remove", "--force", str(work))
     return {"seconds": elapsed, "rss_mb": rss / 1024}
-
-
-def machine() -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({model}), {platform.machine()}"
 
 
 def main() -> int:

@@ -1,0 +1,1 @@
+"""Benchmarks, run by hand (``make bench`` or ``python -m benchmarks.NAME``); results go into the README."""
