@@ -102,7 +102,8 @@ def test_development_rewrites_each_patch_commit_in_place(tmp_path: Path) -> None
         "UBUNTU: [Xen] xen3-p08.diff: add from kernel-source 2.6.32.10-0.0.3.bbbb222",
         "UBUNTU: [Xen] xen3-p04.diff",
         "UBUNTU: SAUCE: z: fix the z driver",
-        "UBUNTU: [Xen] xen3-p06.diff",
+        # The renamed patch's commit names the new patch; its body is kept.
+        "UBUNTU: [Xen] xen3-p06-new.diff",
         "UBUNTU: [Xen] xen3-p07.diff",
     ]
     # The commit before the first change is kept as it is.

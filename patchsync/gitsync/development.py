@@ -177,13 +177,17 @@ def plan(ctx: Context, rng: Range, deltas: Sequence[PatchDelta]) -> tuple[str, l
                 message.source_trailers(ctx.source),
                 signoff=ctx.ids.committer_name_email if ctx.target.signoff else None,
             )
+            for delta in rewrite:
+                if delta.status == "renamed" and delta.previous_name:
+                    msg = message.rename_in_subject(msg, delta.previous_name, delta.name)
             committer = ctx.ids.committer
         else:
             msg, committer = commit.message, commit.committer
         sha = store.write_commit(
             new_tree, [head], author=commit.author, committer=committer, message=msg, extra=commit.extra
         )
-        out.append(NewCommit(sha, commit.subject, tuple(d.name for d in rewrite)))
+        subject = msg.split(b"\n", 1)[0].decode("utf-8", "replace")
+        out.append(NewCommit(sha, subject, tuple(d.name for d in rewrite)))
         head, tree = sha, new_tree
     return head, out
 

@@ -120,6 +120,23 @@ def add_trailers(message: bytes, new: list[tuple[str, str]], *, signoff: bytes |
     return b"\n\n".join([*paragraphs, b"\n".join(block)]) + b"\n"
 
 
+def rename_in_subject(message: bytes, old: str, new: str) -> bytes:
+    r"""``message`` with the patch name ``old`` replaced by ``new`` in its subject line only.
+
+    A development-mode rewrite keeps each commit's message, but a subject
+    that still names the old patch would misdescribe the commit.  Only a
+    whole name is replaced (not ``xen3-foo`` inside ``xen3-foo-2``).
+
+    >>> rename_in_subject(b"[Xen] xen3-old.diff\n\nbody xen3-old.diff\n", "xen3-old.diff", "xen3-new.diff")
+    b'[Xen] xen3-new.diff\n\nbody xen3-old.diff\n'
+    >>> rename_in_subject(b"[Xen] xen3-old.diff-2\n", "xen3-old.diff", "xen3-new.diff")
+    b'[Xen] xen3-old.diff-2\n'
+    """
+    subject, sep, rest = message.partition(b"\n")
+    pattern = re.compile(rb"(?<![\w.-])" + re.escape(old.encode()) + rb"(?![\w.-])")
+    return pattern.sub(lambda _: new.encode(), subject) + sep + rest
+
+
 def new_message(subject_line: str, body: str, target: TargetConfig, source: SourceInfo, ids: Identities) -> bytes:
     """A message for a commit sync creates: subject, BugLink, body, trailers."""
     parts = [subject_line.encode()]
