@@ -36,13 +36,12 @@ class Comparison:
     warnings: tuple[str, ...]
 
 
-def compare(  # noqa: PLR0917 - the positional signature is the contract the other helpers code against
+def compare(
     kotd: Mapping[str, bytes],
     kotd_order: Sequence[str],
     tree: Mapping[str, bytes],
     tree_order: Sequence[str],
     hold: Collection[str] = (),
-    mode: str = "released",
     *,
     details: bool = True,
 ) -> Comparison:
@@ -50,12 +49,10 @@ def compare(  # noqa: PLR0917 - the positional signature is the contract the oth
 
     ``patches`` come in KOTD order (``kotd_order``, then KOTD names it
     lacks, by name), followed by the removed ones in tree order.  With
-    ``details`` false no interdiff is computed (a quicker check).  ``mode``
-    does not change the statuses; it is accepted so callers can pass a
-    target's settings whole (the order is drift only for ``development``,
-    see :attr:`TargetDrift.in_sync`).
+    ``details`` false no interdiff is computed (a quicker check).  The
+    statuses are the same in both modes; whether an order change is drift
+    is the target's business (:attr:`TargetDrift.in_sync`).
     """
-    del mode  # the statuses are the same in both modes
     held = set(hold)
     warnings: list[str] = []
     k_order = _full_order(kotd_order, kotd)
@@ -297,7 +294,7 @@ def compare_target(
     kotd_order = kotd_series_order(patchset, names, symbols, warnings, guarded_out)
     tree = read_patches(target.repo, target.branch, target.patches_dir)
     warnings.extend(tree.warnings)
-    result = compare(kotd_files, kotd_order, tree.files, tree.order, target.hold, target.mode, details=details)
+    result = compare(kotd_files, kotd_order, tree.files, tree.order, target.hold, details=details)
     warnings.extend(result.warnings)
     for w in warnings:
         log.debug("%s: %s", target.name, w)

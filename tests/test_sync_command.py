@@ -169,7 +169,6 @@ def test_exit_status_error_beats_conflict(
 
 def test_from_a_built_src_rpm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """End to end: rpmbuild's src.rpm through --src-rpm, compare, sync."""
-    pytest.importorskip("patchsync.extract", reason="the rpm helper's extract_patchset is not on main yet")
     from .rpmbuild import build_srpm
 
     sc = build(tmp_path, "development")

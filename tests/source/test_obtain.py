@@ -19,8 +19,6 @@ from tests.conftest import require_tool
 from tests.rpmbuild import build_srpm
 from tests.servers import Fault, FaultServer, Nginx
 
-pytest.importorskip("patchsync.extract", reason="the rpm helper's extract_patchset is not on main yet")
-
 MB = 1024 * 1024
 #: Like a real kernel-source src.rpm, most of the file is the Linux tarball.
 FILLER = 20 * MB
