@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +25,7 @@ from patchsync.model import PatchSet, SourceInfo
 from patchsync.state import State
 from tests import gittree
 from tests.daemonrun import write_config
+from tests.lockholder import held
 from tests.smtp import SmtpServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -296,45 +294,12 @@ def test_dry_run_writes_and_mails_nothing(env: Env) -> None:
         assert state.last_synced() is None
 
 
-def hold_lock(path: Path) -> subprocess.Popen[str]:
-    """Another process holding ``path`` as a daemon cycle would."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
-                import sys
-                from patchsync import lock
-                with lock.hold({str(path)!r}, what="daemon cycle"):
-                    print("held", flush=True)
-                    sys.stdin.read()
-            """),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO_ROOT,
-    )
-    assert holder.stdout is not None
-    assert holder.stdout.readline() == "held\n"
-    return holder
-
-
-def release(holder: subprocess.Popen[str]) -> None:
-    assert holder.stdin is not None
-    holder.stdin.close()
-    holder.wait(10)
-
-
 def test_a_second_cycle_waits_then_names_the_holder(env: Env) -> None:
     path = lock.cycle_lock_path(env.config.state.dir)
-    holder = hold_lock(path)
-    try:
+    with held(path, "daemon cycle") as holder:
         with pytest.raises(LockError) as info:
             cycle.run_cycle(env.config, trigger="manual", sync=False, lock_wait=0.3)
         assert str(info.value) == f"{path}: held by pid {holder.pid} daemon cycle; waited 0.3 s"
-    finally:
-        release(holder)
     with State(env.config.state.dir) as state:
         assert state.runs() == []
 
@@ -474,11 +439,8 @@ def test_sync_command_against_a_running_cycle(
 ) -> None:
     path = lock.cycle_lock_path(sync_env.config.state.dir)
     monkeypatch.setattr(cycle, "CYCLE_LOCK_WAIT", 0.3)
-    holder = hold_lock(path)
-    try:
+    with held(path, "daemon cycle") as holder:
         assert cli.main(["--config", sync_env.config.path, "sync"]) == 2
-    finally:
-        release(holder)
     assert capsys.readouterr().err == (
         f"patchsync: error: {path}: held by pid {holder.pid} daemon cycle; waited 0.3 s\n"
     )
@@ -493,11 +455,8 @@ def test_check_command_shares_the_cycle_lock(
 ) -> None:
     path = lock.cycle_lock_path(sync_env.config.state.dir)
     monkeypatch.setattr(cycle, "CYCLE_LOCK_WAIT", 0.3)
-    holder = hold_lock(path)
-    try:
+    with held(path, "daemon cycle") as holder:
         assert cli.main(["--config", sync_env.config.path, "check"]) == 2
-    finally:
-        release(holder)
     assert capsys.readouterr().err == f"patchsync: error: {path}: held by pid {holder.pid} daemon cycle; waited 0.3 s\n"
     # Free again: check runs.
     assert cli.main(["--config", sync_env.config.path, "check"]) == 1

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from patchsync.model import PatchDelta
 
 from .conftest import REPO_ROOT
 from .gittarget import all_refs, git, make_patch, object_files, ref, snapshot, source_lines
+from .lockholder import held
 from .syncscenario import BASE_FILES, C_P03, KOTD_ORDER, TREE_PATCHES, Scenario, build
 
 REVIEW = "refs/heads/patchsync/lucid-ec2"
@@ -132,34 +132,11 @@ def test_branch_moved_since_compare(tmp_path: Path) -> None:
 def test_concurrent_sync_waits_then_fails_clearly(tmp_path: Path) -> None:
     sc = build(tmp_path, "released")
     path = lock.repo_lock_path(sc.state_dir, sc.repo)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
-                import sys
-                from patchsync import lock
-                with lock.hold({str(path)!r}, what="sync other"):
-                    print("held", flush=True)
-                    sys.stdin.read()
-            """),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO_ROOT,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline() == "held\n"
+    with held(path, "sync other") as holder:
         result = sync_target(sc.patchset, sc.target, sc.drift, state_dir=sc.state_dir, lock_wait=0.2)
         assert result.status == "error"
         assert result.error == f"{path}: held by pid {holder.pid} sync other; waited 0.2 s"
         assert ref(sc.repo, REVIEW) is None
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(10)
     assert sync_target(sc.patchset, sc.target, sc.drift, state_dir=sc.state_dir).status == "updated"
 
 
