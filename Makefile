@@ -28,7 +28,7 @@ demo: $(BIN)/patchsync
 	$(BIN)/python -m tests.demo
 
 # Benchmarks are run by hand (they build 150 MB packages and import a
-# kernel tree); their results go into the README with the date and machine.
+# kernel tree); their results go into docs/benchmarks.md with the date and machine.
 BENCHMARKS = extract classify poll sync
 
 bench: $(BIN)/patchsync

@@ -1,7 +1,7 @@
 """Benchmark: classify 10,000 patch pairs, and read 1,000 patches from a branch.
 
 Run by hand from the source tree (``python -m benchmarks.classify``); it
-prints a Markdown table for the README.  Pairs are generated from the real
+prints a Markdown table for docs/benchmarks.md.  Pairs are generated from the real
 SUSE patches in ``../shared/corpus/suse-xen`` (read in place): a unique
 header line makes every patch distinct bytes, so nothing is shared or
 cached between pairs.

@@ -1,6 +1,6 @@
 """Benchmark ``patchsync extract`` against the manual way and libarchive (issue 2, section 8).
 
-Not a test: run by hand, paste the table into the README.
+Not a test: run by hand, paste the table into docs/benchmarks.md.
 
     python -m benchmarks.extract [--runs 7] [--size 150000000] [--codecs gzip,zstd,xz]
 
