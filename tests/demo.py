@@ -9,7 +9,8 @@ Everything happens in a temporary folder that is removed at the end:
    downloads it, verified;
 3. ``patchsync extract`` takes patches.xen and series.conf out of it;
 4. a sample kernel tree is built: base, one commit per 2.6.32.9 patch and a
-   SAUCE commit between them, for a released and a development target;
+   SAUCE commit between them, for a released and a development target, and
+   the config file naming them is printed;
 5. ``patchsync check`` reports the drift against 2.6.32.10;
 6. ``patchsync sync`` writes the review branches, and a second sync is a
    no-op.
@@ -222,6 +223,8 @@ def step_tree(demo: Demo) -> None:
             )
     demo.found["released"] = str(released)
     demo.found["development"] = str(development)
+    say("The config every later command uses ($PATCHSYNC_CONFIG)")
+    print(demo.config.read_text().replace(str(demo.root), "$DEMO"), end="", flush=True)
 
 
 def step_check(demo: Demo) -> None:

@@ -22,6 +22,10 @@ def test_demo_runs_and_cleans_up(tmp_path: Path) -> None:
     assert "  patches.xen/xen-balloon-last-credit  (417 bytes)\n" in out
     assert "  series.conf  (1088 bytes)\n" in out
     assert "exit status 2; $DEMO/nope exists: False" in out
+    # The config it used is shown, as a user would copy it.
+    natty = 'name = "natty-ec2"\nrepo = "$DEMO/ubuntu-natty"\nbranch = "ec2"\nbase = "v2.6.32"\nmode = "development"\n'
+    assert natty in out
+    assert '[state]\ndir = "$DEMO/state"\n' in out
     # check found the drift between the tree (2.6.32.9) and the KOTD (2.6.32.10) ...
     assert "lucid-ec2: drift: 2 unchanged, 1 metadata, 1 modified, 1 added (released, " in out
     assert "M  xen-balloon-max-target\n" in out
