@@ -16,10 +16,13 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
+from email.headerregistry import Address, HeaderRegistry
 from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .names import branch_problem, control_problem
 
 DEFAULT_CONFIG_PATH = Path("/etc/patchsync/patchsync.toml")
 CONFIG_ENV = "PATCHSYNC_CONFIG"
@@ -216,6 +219,9 @@ def _validate(config: Config) -> None:
     if config.report is not None:
         if not config.report.to:
             raise ConfigError("'report.to' must name at least one address", where=where)
+        for i, address in enumerate(config.report.to):
+            _check_address(address, f"report.to[{i}]", where)
+        _check_address(config.report.from_, "report.from", where)
         if config.report.ssl and config.report.starttls:
             raise ConfigError("'report.ssl' and 'report.starttls' exclude each other", where=where)
     seen: set[str] = set()
@@ -230,12 +236,49 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"'{key}.mode' must be 'released' or 'development', not {target.mode!r}", where=where)
         if target.mode == "development" and not target.base:
             raise ConfigError(f"'{key}.base' is required for a development target", where=where)
+        _check_branches(target, key, where)
         if target.strip < 0:
             raise ConfigError(f"'{key}.strip' must not be negative", where=where)
         if not target.patches_dir or target.patches_dir.startswith("/") or ".." in target.patches_dir.split("/"):
             raise ConfigError(f"'{key}.patches_dir' must be a relative path inside the tree", where=where)
         for attr in ("subject_update", "subject_add", "subject_remove", "subject_rename"):
             _check_template(getattr(target, attr), f"{key}.{attr}", where)
+
+
+def _check_branches(target: TargetConfig, key: str, where: str) -> None:
+    """``branch`` and ``review_branch`` by ``git check-ref-format --branch``, and apart."""
+    for attr in ("branch", "review_branch"):
+        value = getattr(target, attr)
+        if attr == "review_branch" and not value:
+            continue
+        problem = branch_problem(value)
+        if problem:
+            raise ConfigError(f"'{key}.{attr}': {problem}", where=where)
+    if target.review_ref == "refs/heads/" + target.branch:
+        raise ConfigError(
+            f"'{key}.review_branch' must differ from 'branch' ({target.branch!r}): sync writes its result there",
+            where=where,
+        )
+
+
+#: Parses To:/From: values the way the email package will when it builds a report.
+_HEADERS = HeaderRegistry()
+
+
+def _check_address(value: str, key: str, where: str) -> None:
+    """One RFC 5322 mailbox (``user@host`` or ``Name <user@host>``), nothing more."""
+    problem = control_problem(value)
+    if problem:
+        raise ConfigError(f"'{key}': {problem}", where=where)
+    try:
+        header = _HEADERS("To", value)
+        addresses: tuple[Address, ...] = tuple(getattr(header, "addresses", ()))
+        defects: tuple[object, ...] = tuple(getattr(header, "defects", ()))
+    except (HeaderParseError, ValueError, IndexError) as exc:
+        raise ConfigError(f"'{key}' {value!r} is not an email address: {exc}", where=where) from None
+    if defects or len(addresses) != 1 or not addresses[0].username or not addresses[0].domain:
+        reason = f" ({defects[0]})" if defects else ""
+        raise ConfigError(f"'{key}' {value!r} is not one email address like 'user@example.org'{reason}", where=where)
 
 
 def _check_template(template: str, key: str, where: str) -> None:
@@ -306,6 +349,12 @@ def _coerce(value: Any, hint: Any, key: str, where: str) -> Any:
         return tuple(_coerce(v, item, f"{key}[{i}]", where) for i, v in enumerate(value))
     if origin in (typing.Union, types.UnionType):
         raise AssertionError("optional config fields are built explicitly")
+    if hint is str and isinstance(value, str):
+        # No config string may add a line to a ref, a commit message or a
+        # mail header; a tab is harmless (a crontab line may hold one).
+        problem = control_problem(value.replace("\t", " "))
+        if problem:
+            raise ConfigError(f"'{key}': {problem}", where=where)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     # bool is a subclass of int: `retries = true` must not pass as 1.

@@ -85,6 +85,20 @@ def test_target_defaults_and_review_ref(tmp_path: Path) -> None:
             "'target[0].subject_add' uses unknown placeholder {nmae}",
         ),
         ("[report]\nfrom = 'a@b'\n", "missing required key 'report.to'"),
+        # Values that become refs: git check-ref-format --branch, and unambiguous.
+        ("[[target]]\nname = 'a'\nrepo = 'r'\nbranch = 'b'\nreview_branch = \"x\\ny\"\n", "control character"),
+        ("[[target]]\nname = 'a'\nrepo = 'r'\nbranch = 'b'\nreview_branch = 'HEAD'\n", "is ambiguous"),
+        ("[[target]]\nname = 'a'\nrepo = 'r'\nbranch = 'b'\nreview_branch = 'refs/heads/x'\n", "is ambiguous"),
+        ("[[target]]\nname = 'a'\nrepo = 'r'\nbranch = 'b'\nreview_branch = 'x..y'\n", "'..' in ref name"),
+        ("[[target]]\nname = 'a'\nrepo = 'r'\nbranch = 'b'\nreview_branch = '-x'\n", "begins with '-'"),
+        ("[[target]]\nname = 'a'\nrepo = 'r'\nbranch = 'b'\nreview_branch = 'b'\n", "must differ from 'branch'"),
+        ("[[target]]\nname = 'a'\nrepo = 'r'\nbranch = 'b.lock'\n", "'target[0].branch': component 'b.lock'"),
+        # Values that become mail headers: one real address each.
+        ("[report]\nfrom = 'a@b'\nto = [\"x@y\\r\\nBcc: z@w\"]\n", "'report.to[0]': control character '\\r'"),
+        ("[report]\nfrom = 'a@b'\nto = ['x@y, z@w']\n", "'report.to[0]' 'x@y, z@w' is not one email address"),
+        ("[report]\nfrom = 'nobody'\nto = ['x@y']\n", "'report.from' 'nobody' is not one email address"),
+        ("[report]\nfrom = 'a@'\nto = ['x@y']\n", "'report.from' 'a@' is not an email address"),
+        ("[[target]]\nname = 'a'\nrepo = 'r'\nbranch = 'b'\nbuglink = \"u\\nX: y\"\n", "'target[0].buglink': control"),
         ("[schedule]\ncron = '* * *'\n", "'schedule.cron' must have 5 fields"),
         ("source = 1\n", "'source' must be a table"),
         ("[source\n", "not valid TOML"),
@@ -97,6 +111,22 @@ def test_invalid_configs_name_file_and_key(tmp_path: Path, text: str, message: s
     assert str(info.value).startswith(f"{path}: ")
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_branch_rules_match_git_check_ref_format() -> None:
+    """Every review_branch config check accepts, git accepts too (the oracle is git)."""
+    for name in ("patchsync/lucid-ec2", "review/ec2-é", "a.b/c_d"):
+        text = f"[[target]]\nname = 'a'\nrepo = 'r'\nbranch = 'b'\nreview_branch = '{name}'\n"
+        assert config.parse(__import__("tomllib").loads(text)).targets[0].review_ref == f"refs/heads/{name}"
+        proc = subprocess.run(["git", "check-ref-format", "--branch", name], capture_output=True, check=False)
+        assert proc.returncode == 0
+
+
+def test_addresses_with_display_names_load(tmp_path: Path) -> None:
+    text = "[report]\nfrom = 'patchsync <ps@example.org>'\nto = ['Kernel Team <k@example.org>', 'a@b']\n"
+    cfg = config.load(write(tmp_path, text))
+    assert cfg.report is not None
+    assert cfg.report.to[0] == "Kernel Team <k@example.org>"
 
 
 def test_duplicate_target_names(tmp_path: Path) -> None:

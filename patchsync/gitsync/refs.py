@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import GitError
+from ..names import refname_problem
 from .objects import ZERO_OID, run_git
 
 #: Where development mode keeps a branch's old head before moving it.
@@ -49,16 +50,26 @@ def checked_out(repo: str) -> dict[str, str]:
 
 
 def transaction(repo: str, updates: Sequence[RefUpdate], *, message: str) -> None:
-    """Write every update or none; each checks the ref's current value first."""
-    lines = ["start"]
+    """Write every update or none; each checks the ref's current value first.
+
+    The commands go to git NUL-terminated (``--stdin -z``): no ref name or
+    value can split one command into two, and a ref git would refuse is
+    refused here before git sees any of the transaction.
+    """
+    commands = [b"start"]
     for u in updates:
-        old = u.old or ZERO_OID
+        problem = refname_problem(u.ref)
+        if problem:
+            raise GitError(f"refusing to write: {problem}", where=repo)
+        old = (u.old or ZERO_OID).encode()
+        ref = u.ref.encode()
         if u.new is None:
-            lines.append(f"delete {u.ref} {old}")
+            commands.append(b"delete " + ref + b"\0" + old)
         else:
-            lines.append(f"update {u.ref} {u.new} {old}")
-    lines += ["prepare", "commit"]
-    run_git(repo, ["update-ref", "-m", message, "--stdin"], input=("\n".join(lines) + "\n").encode())
+            commands.append(b"update " + ref + b"\0" + u.new.encode() + b"\0" + old)
+    commands += [b"prepare", b"commit"]
+    data = b"".join(c + b"\0" for c in commands)
+    run_git(repo, ["update-ref", "-m", message, "--stdin", "-z"], input=data)
 
 
 def backup_ref(target: str, now: float) -> str:
