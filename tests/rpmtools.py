@@ -27,8 +27,15 @@ def payload_start(data: bytes) -> int:
     return header_span(data, main_header_start(data))[2]
 
 
-def rewrite_signature(data: bytes, *, drop: set[int] = frozenset(), replace: dict[int, bytes] | None = None) -> bytes:  # type: ignore[assignment]
-    """The package with signature tags dropped or their raw values replaced (same type and count)."""
+def rewrite_signature(
+    data: bytes,
+    *,
+    drop: set[int] = frozenset(),  # type: ignore[assignment]
+    replace: dict[int, bytes] | None = None,
+    add: dict[int, tuple[int, int, bytes]] | None = None,
+) -> bytes:
+    """The package with signature tags dropped, their raw values replaced (same type and count),
+    or added (``tag: (type, count, raw value)``)."""
     replace = replace or {}
     index, store, end = header_span(data, LEAD)
     entries = [_ENTRY.unpack_from(data, index + 16 * i) for i in range((store - index) // 16)]
@@ -41,6 +48,11 @@ def rewrite_signature(data: bytes, *, drop: set[int] = frozenset(), replace: dic
             continue
         nxt = offsets[offsets.index(off) + 1]
         value = replace.get(tag, data[store + off : store + nxt])
+        align = _ALIGN.get(typ, 1)
+        new_store += b"\0" * (-len(new_store) % align)
+        new_entries.append(_ENTRY.pack(tag, typ, len(new_store), count))
+        new_store += value
+    for tag, (typ, count, value) in (add or {}).items():
         align = _ALIGN.get(typ, 1)
         new_store += b"\0" * (-len(new_store) % align)
         new_entries.append(_ENTRY.pack(tag, typ, len(new_store), count))

@@ -21,11 +21,13 @@ index entries (tag, type, offset, count) and the data store.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import logging
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from ..errors import IntegrityError, RpmError
@@ -100,6 +102,13 @@ class PackageHeaders:
     #: the MD5 over header + payload is available (checked by whoever reads the payload).
     header_digest_checked: str
     files: tuple[RpmFileEntry, ...]
+    #: OpenPGP signature packets over the main header: RSAHEADER, DSAHEADER and rpm 6's
+    #: OPENPGP entries, in that order (see :mod:`patchsync.rpm.signature`).
+    header_signatures: tuple[bytes, ...] = ()
+    #: True when the package carries a legacy header+payload signature (SIGTAG_PGP/GPG).
+    legacy_signature: bool = False
+    #: The main header exactly as signed and digested (intro, index, data store).
+    header_blob: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def total_size(self) -> int:
@@ -319,7 +328,21 @@ def parse_headers(buf: bytes, where: str) -> PackageHeaders:
         header_md5=md5_raw.hex() if md5_raw is not None else None,
         header_digest_checked=checked,
         files=tuple(_files(main, where=where)),
+        header_signatures=_header_signatures(sig, where=where),
+        legacy_signature=t.SIGTAG_PGP in sig.index or t.SIGTAG_GPG in sig.index,
+        header_blob=buf[header_start:header_end],
     )
+
+
+def _header_signatures(sig: _Header, *, where: str) -> tuple[bytes, ...]:
+    """The raw OpenPGP signatures over the main header the signature header carries."""
+    found = [blob for tag in (t.SIGTAG_RSA, t.SIGTAG_DSA) if (blob := sig.binary(tag))]
+    for text in sig.strings(t.SIGTAG_OPENPGP) or ():
+        try:
+            found.append(base64.b64decode(text, validate=True))
+        except binascii.Error:
+            raise RpmError("signature header: an OPENPGP entry is not base64", where=where) from None
+    return tuple(found)
 
 
 def _check_header_digest(blob: memoryview, *, sha256: str | None, sha1: str | None, has_md5: bool, where: str) -> str:

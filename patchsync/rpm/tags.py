@@ -77,6 +77,18 @@ SIGTAG_LONGSIZE: Final = 270
 SIGTAG_LONGARCHIVESIZE: Final = 271
 #: SHA256 of the main header, hex string (RPMSIGTAG_SHA256 = RPMTAG_SHA256HEADER).
 SIGTAG_SHA256: Final = 273
+#: OpenPGP signature (binary packet) over the main header by a DSA, ECDSA or EdDSA key
+#: (RPMSIGTAG_DSA = RPMTAG_DSAHEADER).
+SIGTAG_DSA: Final = 267
+#: OpenPGP signature (binary packet) over the main header by an RSA key (RPMSIGTAG_RSA = RPMTAG_RSAHEADER).
+SIGTAG_RSA: Final = 268
+#: rpm 6: OpenPGP signatures over the main header, one base64-encoded packet per string
+#: (RPMSIGTAG_OPENPGP = RPMTAG_OPENPGP, string array; rpm ``docs/manual/format_v6.md``).
+SIGTAG_OPENPGP: Final = 278
+#: Legacy signatures over header + payload (RPMSIGTAG_PGP, RPMSIGTAG_GPG): they cannot be
+#: checked from the header alone, so patchsync does not use them.
+SIGTAG_PGP: Final = 1002
+SIGTAG_GPG: Final = 1005
 
 # --- Main header tags (rpmtag.h rpmTag_e, RPMTAG_*) -----------------------
 #: The region tag opening an immutable main header (RPMTAG_HEADERIMMUTABLE).
