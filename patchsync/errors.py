@@ -48,6 +48,10 @@ class IntegrityError(PatchsyncError):
     """A digest or size does not match what the package itself declares."""
 
 
+class SignatureError(IntegrityError):
+    """An OpenPGP signature is missing, by a key not trusted, or refused by the OpenPGP policy."""
+
+
 class RpmError(PatchsyncError):
     """The file is not a well-formed RPM package, or asks for absurd resources."""
 

@@ -8,10 +8,58 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 #: How the payload of the src.rpm was obtained for this run (JSON ``source.payload``).
 PayloadState = Literal["downloaded", "skipped", "cached", "local"]
+
+#: What the text report, ``check -v`` and the mail say when ``source.keys`` is empty.
+UNCHECKED = "signature: not checked (source.keys is empty)"
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    """Who signed a src.rpm's header, as OpenPGP verification established it."""
+
+    #: The signer's certificate (primary key) fingerprint, upper-case hex.
+    fingerprint: str
+    #: The certificate's first user ID (``Name <address>``), "" when it has none.
+    user_id: str
+    #: The signature's creation time, UTC.
+    signed_at: datetime
+    #: Key ID of the (sub)key that made the signature, upper-case hex.
+    key_id: str = ""
+
+    @property
+    def signer(self) -> str:
+        """``<fingerprint> <user id>``: how reports name the signer."""
+        return f"{self.fingerprint} {self.user_id}".rstrip()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": "verified",
+            "fingerprint": self.fingerprint,
+            "signed_at": self.signed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "user_id": self.user_id,
+            "key_id": self.key_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> SignatureInfo | None:
+        """The inverse of :meth:`to_json`; ``None`` for ``{"status": "unchecked"}`` or anything unusable."""
+        if not isinstance(data, Mapping) or data.get("status") != "verified":
+            return None
+        try:
+            signed_at = datetime.strptime(str(data["signed_at"]), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            return cls(
+                fingerprint=str(data["fingerprint"]),
+                user_id=str(data.get("user_id", "")),
+                signed_at=signed_at,
+                key_id=str(data.get("key_id", "")),
+            )
+        except (KeyError, ValueError):
+            return None
 
 
 @dataclass(frozen=True)
@@ -27,6 +75,8 @@ class SourceInfo:
     bytes_transferred: int = 0
     payload: PayloadState = "local"
     note: str = ""
+    #: The verified header signature; ``None`` when ``source.keys`` is empty (nothing checked).
+    signature: SignatureInfo | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``source`` object shared by check, sync and history output."""
@@ -42,7 +92,13 @@ class SourceInfo:
         }
         if self.note:
             data["note"] = self.note
+        data["signature"] = self.signature.to_json() if self.signature else {"status": "unchecked"}
         return data
+
+    @property
+    def signature_line(self) -> str:
+        """``signed by <fingerprint> <user id>``, or the not-checked line."""
+        return f"signed by {self.signature.signer}" if self.signature else UNCHECKED
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,12 @@ import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.signing import SigningKeys
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -34,6 +37,18 @@ def require_tool(name: str) -> str:
             pytest.fail(f"{name} is required in CI (.ci/run installs it)")
         pytest.skip(f"{name} is not installed")
     return path
+
+
+@pytest.fixture(scope="session")
+def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SigningKeys]:
+    """GnuPG keys made once per session (RSA, Ed25519, untrusted, expired, revoked); see tests/signing.py."""
+    from tests.signing import SigningKeys
+
+    gpg = require_tool("gpg")
+    require_tool("rpmsign")
+    keys = SigningKeys(tmp_path_factory.mktemp("gnupg"), gpg)
+    yield keys
+    keys.close()
 
 
 @pytest.fixture
