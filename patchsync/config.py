@@ -49,6 +49,8 @@ class SourceConfig:
     series_symbols: tuple[str, ...] = ("xen",)
     timeout_seconds: float = 30.0
     retries: int = 5
+    #: OpenPGP certificate files; the KOTD's header signature must be by one of them (none: not checked).
+    keys: tuple[str, ...] = ()
 
 
 def _default_state_dir() -> str:
@@ -209,6 +211,11 @@ def _validate(config: Config) -> None:
         raise ConfigError("'source.timeout_seconds' must be positive", where=where)
     if not src.tarball or "/" in src.tarball:
         raise ConfigError("'source.tarball' must be a file name", where=where)
+    if src.keys:
+        from .rpm.signature import load_keyring
+
+        # Names the key file that is missing, unreadable or holds no certificate.
+        load_keyring(src.keys)
     if config.state.retain_srpms < 1 or config.state.retain_backups < 0:
         raise ConfigError("'state.retain_srpms' must be >= 1 and 'state.retain_backups' >= 0", where=where)
     sched = config.schedule

@@ -20,4 +20,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         names = ", ".join(f"{t.name} ({t.mode})" for t in config.targets) or "none"
         print(f"{config.path}: OK; source {config.source.url or '(none)'}; targets: {names}")
+        print(_signature_line(config.source.keys))
     return 0
+
+
+def _signature_line(keys: tuple[str, ...]) -> str:
+    from ..model import UNCHECKED
+
+    if not keys:
+        return UNCHECKED
+    from ..rpm.signature import load_keyring
+
+    fingerprints = load_keyring(keys).fingerprints
+    return f"signature: required, by one of {len(fingerprints)} certificates: {', '.join(fingerprints)}"
