@@ -13,11 +13,16 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import PatchsyncError, TarballError
-from .model import PatchSet, SourceInfo
+from .model import PatchSet, SignatureInfo, SourceInfo
 from .patches.tarball import read_tarball
 from .rpm.payload import read_members
+
+if TYPE_CHECKING:
+    from .rpm.header import PackageHeaders
+    from .rpm.signature import Keyring
 
 #: The member patchsync syncs unless told otherwise (config ``source.tarball``).
 DEFAULT_TARBALL = "patches.xen.tar.bz2"
@@ -26,16 +31,38 @@ SERIES_CONF = "series.conf"
 
 
 def extract_patchset(
-    path: Path, tarball: str = DEFAULT_TARBALL, *, source: SourceInfo | None = None, verify_payload: bool = False
+    path: Path,
+    tarball: str = DEFAULT_TARBALL,
+    *,
+    source: SourceInfo | None = None,
+    verify_payload: bool = False,
+    keyring: Keyring | None = None,
+    where: str | None = None,
 ) -> PatchSet:
     """The patches in ``tarball`` inside the src.rpm at ``path``, verified, with series.conf when present.
 
     ``source`` describes where the package came from (the source side passes
     its URL and transfer counts); without it, a ``local`` SourceInfo is made
     from the package's own header.  An empty ``source.tarball_sha256`` is
-    filled in.
+    filled in.  With a ``keyring``, the header signature is verified before
+    anything the header lists is trusted, and the signer recorded in
+    ``source.signature``; ``where`` names the package in errors.
     """
-    headers, found = read_members(path, (tarball, SERIES_CONF), verify_payload=verify_payload)
+    signer: list[SignatureInfo] = []
+
+    def check(headers: PackageHeaders) -> None:
+        from .rpm.signature import verify_header
+
+        assert keyring is not None
+        signer.append(verify_header(headers, keyring))
+
+    headers, found = read_members(
+        path,
+        (tarball, SERIES_CONF),
+        verify_payload=verify_payload,
+        where=where,
+        check_headers=check if keyring is not None else None,
+    )
     data = found.get(tarball)
     if data is None:
         others = sorted(f.name for f in headers.files if ".tar." in f.name)
@@ -54,6 +81,8 @@ def extract_patchset(
         )
     elif not source.tarball_sha256:
         source = dataclasses.replace(source, tarball_sha256=digest)
+    if signer:
+        source = dataclasses.replace(source, signature=signer[0])
     return PatchSet(source=source, top=top, files=files, series_conf=found.get(SERIES_CONF))
 
 

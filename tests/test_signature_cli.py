@@ -10,6 +10,7 @@ from patchsync import config
 from patchsync.cli import main
 from patchsync.errors import ConfigError
 from patchsync.model import UNCHECKED
+from tests import rpmtools
 from tests.conftest import DATA
 from tests.signing import SigningKeys
 
@@ -79,3 +80,62 @@ def test_keys_must_be_a_list(tmp_path: Path) -> None:
     path.write_text('[source]\nkeys = "/etc/patchsync/keys/kotd.asc"\n')
     with pytest.raises(ConfigError, match=r"'source\.keys' must be a list of a string"):
         config.load(path)
+
+
+# -- extract --key --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def signed_rsa(signing_keys: SigningKeys, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return signing_keys.sign(UNSIGNED, signing_keys.rsa, tmp_path_factory.mktemp("x") / UNSIGNED.name)
+
+
+def test_extract_with_the_right_key(
+    signing_keys: SigningKeys, signed_rsa: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    rc, stdout, err = _run(
+        capsys,
+        "extract",
+        str(signed_rsa),
+        "--output",
+        str(out),
+        "--key",
+        str(signing_keys.other.cert),
+        "--key",
+        str(signing_keys.rsa.cert),
+    )
+    assert (rc, err) == (0, "")
+    assert f"signed by {signing_keys.rsa.fingerprint} {signing_keys.rsa.uid}" in stdout
+    assert (out / "series.conf").is_file()
+
+
+@pytest.mark.parametrize("case", ["unsigned", "other key", "tampered"])
+def test_extract_refuses_and_writes_nothing(
+    signing_keys: SigningKeys, signed_rsa: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    pkg = tmp_path / "k.src.rpm"
+    if case == "unsigned":
+        pkg.write_bytes(UNSIGNED.read_bytes())
+        expected = "signature: none"
+    elif case == "other key":
+        pkg.write_bytes(signing_keys.sign(UNSIGNED, signing_keys.other, tmp_path / "o.src.rpm").read_bytes())
+        expected = f"signature: by key {signing_keys.other.key_id}, which is not in --key"
+    else:
+        pkg.write_bytes(rpmtools.patch_main_header(signed_rsa.read_bytes(), b"bbbb222", b"bbbb223"))
+        expected = f"signature: by key {signing_keys.rsa.key_id} ({signing_keys.rsa.fingerprint}"
+    out = tmp_path / "out"
+    rc, stdout, err = _run(capsys, "extract", str(pkg), "--output", str(out), "--key", str(signing_keys.rsa.cert))
+    assert rc == 2
+    assert stdout == ""
+    assert err.startswith(f"patchsync: error: {pkg}: {expected}"), err
+    assert err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_extract_key_file_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _out, err = _run(
+        capsys, "extract", str(UNSIGNED), "--output", str(tmp_path / "o"), "--key", str(tmp_path / "nope.asc")
+    )
+    assert rc == 2
+    assert err == f"patchsync: error: {tmp_path / 'nope.asc'}: --key: no such key file\n"

@@ -24,16 +24,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--verify-payload", action="store_true", help="also check the digest of the whole compressed payload"
     )
+    parser.add_argument(
+        "--key",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="OpenPGP certificate file; the header must be signed by one of these (repeatable)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from ..extract import extract_patchset, write_patchset
 
+    keyring = None
+    if args.key:
+        from ..rpm.signature import load_keyring
+
+        keyring = load_keyring(args.key, what="--key")
     output = Path(args.output)
-    patchset = extract_patchset(Path(args.src_rpm), args.tarball, verify_payload=args.verify_payload)
+    patchset = extract_patchset(Path(args.src_rpm), args.tarball, verify_payload=args.verify_payload, keyring=keyring)
     write_patchset(patchset, output)
     if not args.quiet:
         series = " and series.conf" if patchset.series_conf is not None else ""
         src = patchset.source
         print(f"{output}: {len(patchset.files)} files under {patchset.top}/{series} from {src.file}")
+        if src.signature is not None:
+            print(f"{src.file}: {src.signature_line}")
     return 0

@@ -47,11 +47,18 @@ def _wanted(headers: PackageHeaders, names: Collection[str]) -> dict[str, RpmFil
 
 
 def read_members(
-    path: Path, names: Collection[str], *, verify_payload: bool = False, where: str | None = None
+    path: Path,
+    names: Collection[str],
+    *,
+    verify_payload: bool = False,
+    where: str | None = None,
+    check_headers: Callable[[PackageHeaders], object] | None = None,
 ) -> tuple[PackageHeaders, dict[str, bytes]]:
     """The package's headers and those of ``names`` the header lists, verified.
 
     Names the header does not list are simply absent from the result.
+    ``check_headers`` (the signature check) runs on the headers before any
+    digest they list is used or any payload byte read.
     """
     label = where or str(path)
     try:
@@ -60,6 +67,8 @@ def read_members(
         raise RpmError(f"cannot read: {exc.strerror}", where=label) from None
     with fh:
         headers, _prefix = read_headers(fh, label)
+        if check_headers is not None:
+            check_headers(headers)
         verify.check_size(headers, os.fstat(fh.fileno()).st_size)
         if headers.payload_format != "cpio":
             raise RpmError(f"unsupported payload format {headers.payload_format!r}", where=label)
