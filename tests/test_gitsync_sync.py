@@ -462,3 +462,36 @@ def test_guarded_out_patches_are_never_synced(tmp_path: Path, mode: str) -> None
     files = git(sc.repo, "ls-tree", "-r", "--name-only", REVIEW).splitlines()
     assert f"{PATCHES_DIR}/xen3-p08.diff" not in files
     assert f"{PATCHES_DIR}/xen3-p02.diff" in files
+
+
+def test_one_configured_identity_is_author_committer_and_signoff(tmp_path: Path) -> None:
+    # The process inherits another identity (GIT_COMMITTER_* from conftest):
+    # a configured author alone must still be the committer and the sign-off.
+    sc = build(tmp_path, "released").with_target(author="Kernel Team <kernel@example.org>", signoff=True)
+    assert _sync(sc).status == "updated"
+    first = f"{REVIEW}~5"
+    assert git(sc.repo, "log", "-1", "--format=%an <%ae>|%cn <%ce>", first).strip() == (
+        "Kernel Team <kernel@example.org>|Kernel Team <kernel@example.org>"
+    )
+    body = git(sc.repo, "log", "-1", "--format=%B", first)
+    assert body.strip().splitlines()[-1] == "Signed-off-by: Kernel Team <kernel@example.org>"
+
+
+@pytest.mark.allow_error_log
+def test_no_commit_identity_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sc = build(tmp_path, "released")
+    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(var, raising=False)
+    # No user.email anywhere and no way to guess one: git would say
+    # "unable to auto-detect email address" deep inside a sync.
+    git(sc.repo, "config", "--unset", "user.name")
+    git(sc.repo, "config", "--unset", "user.email")
+    git(sc.repo, "config", "user.useConfigOnly", "true")
+    before = all_refs(sc.repo)
+    result = _sync(sc)
+    assert result.status == "error"
+    assert result.error is not None
+    assert "\n" not in result.error
+    assert result.error.startswith(f"{sc.repo}: no commit author identity for user ")
+    assert 'set author = "Name <email>" in the [[target]]' in result.error
+    assert all_refs(sc.repo) == before

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import re
 import time
 from dataclasses import dataclass
 
 from ..config import TargetConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, GitError
 from ..model import SourceInfo
 from .objects import run_git
 
@@ -40,18 +42,43 @@ def _ident(spec: str, key: str, repo: str, now: float) -> bytes:
     if not spec:
         # git var honours GIT_*_NAME/EMAIL/DATE and user.name/user.email,
         # exactly as git commit would.
-        out = run_git(repo, ["var", f"GIT_{key.upper()}_IDENT"]).stdout.strip()
-        return out
+        try:
+            return run_git(repo, ["var", f"GIT_{key.upper()}_IDENT"]).stdout.strip()
+        except GitError as exc:
+            # git's own words ("unable to auto-detect email address") say
+            # neither which user nor what to set: say both, in one line.
+            raise ConfigError(
+                f'no commit {key} identity for user {_user()}: set author = "Name <email>" in the '
+                f"[[target]], or user.name and user.email in that user's git config ({exc.message})",
+                where=repo,
+            ) from None
     m = _IDENT.match(spec)
     if not m or not m[1]:
         raise ConfigError(f"'{key}' must look like 'Name <email>', not {spec!r}")
     return f"{m[1]} <{m[2]}> {int(now)} {_timezone(now)}".encode()
 
 
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
+
+
 def identities(target: TargetConfig, now: float) -> Identities:
+    """The author and committer of the commits sync writes for ``target``.
+
+    ``author`` and ``committer`` stand in for each other, so one configured
+    identity is used for both (and for ``Signed-off-by:``), never mixed with
+    whatever identity git would work out for the process; only with neither
+    set does git's configuration decide.  Resolved before any object is
+    written, so a missing identity is one clear error.
+    """
+    author = target.author or target.committer
+    committer = target.committer or target.author
     return Identities(
-        _ident(target.author, "author", target.repo, now),
-        _ident(target.committer, "committer", target.repo, now),
+        _ident(author, "author", target.repo, now),
+        _ident(committer, "committer", target.repo, now),
     )
 
 
