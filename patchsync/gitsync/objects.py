@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import struct
 import subprocess
 import tempfile
@@ -298,6 +299,7 @@ class ObjectStore:
         name = f"pack-{checksum}"
         for suffix in (".pack", ".idx"):
             src = pack.with_suffix(suffix)
+            _as_if_created_in(src, dest)
             try:
                 os.rename(src, dest / (name + suffix))
             except OSError as exc:
@@ -308,9 +310,27 @@ class ObjectStore:
                 fd, tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=dest)
                 with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
                     shutil.copyfileobj(inp, out)
-                os.chmod(tmp, 0o444)
+                _as_if_created_in(Path(tmp), dest)
                 os.replace(tmp, dest / (name + suffix))
         return len(self._written)
+
+
+def _as_if_created_in(path: Path, folder: Path) -> None:
+    """Give ``path``, made elsewhere, the group and mode a file created in ``folder`` would get.
+
+    A pack is written in the quarantine in ``state.dir`` and renamed into the
+    repository, so it keeps the service user's group; in a shared repository
+    (``core.sharedRepository=group``: setgid folders) the maintainers could
+    not read it.  It takes the folder's group when the folder is setgid, and
+    is read-only for whoever may read the folder, as git's own packs are.
+    """
+    st = folder.stat()
+    if st.st_mode & stat.S_ISGID and path.stat().st_gid != st.st_gid:
+        try:
+            os.chown(path, -1, st.st_gid)
+        except PermissionError:
+            raise GitError(f"cannot give {path.name} the group of {folder}: not a member", where=str(folder)) from None
+    os.chmod(path, 0o444 & st.st_mode)
 
 
 def _write_pack(path: Path, objects: Iterable[tuple[bytes, bytes]]) -> str:
