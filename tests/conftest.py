@@ -8,6 +8,7 @@ error it did not expect.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
 import os
 import shutil
@@ -59,6 +60,42 @@ def corpus() -> Path:
     return CORPUS
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """One real PostgreSQL server for the session (tests/pgserver.py); skipped where it is not installed."""
+    from tests import pgserver
+
+    if pgserver.find_bindir() is None:
+        if IN_CI:
+            pytest.fail("PostgreSQL is required in CI (.ci/run installs the postgresql package)")
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    if os.geteuid() == 0:
+        require_tool("runuser")
+    server = pgserver.start()
+    yield server
+    server.stop()
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def pg_url(pg_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, empty database on the session's server; libpq finds the password in PGPASSFILE."""
+    name = f"patchsync_test_{next(_databases)}"
+    pg_server.admin(f"CREATE DATABASE {name}")
+    monkeypatch.setenv("PGPASSFILE", str(pg_server.passfile))
+    return str(pg_server.url(name))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> str:
+    """``state.database`` for each backend: empty (SQLite in state.dir) or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return ""
+    return str(request.getfixturevalue("pg_url"))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "allow_error_log: the test expects patchsync to log errors")
 
@@ -82,7 +119,17 @@ def _loopback_only(self: socket.socket, address: Any) -> Any:
 def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
-    for var in ("PATCHSYNC_CONFIG", "STATE_DIRECTORY", "CACHE_DIRECTORY", "NOTIFY_SOCKET", "JOURNAL_STREAM"):
+    for var in (
+        "PATCHSYNC_CONFIG",
+        "STATE_DIRECTORY",
+        "CACHE_DIRECTORY",
+        "CREDENTIALS_DIRECTORY",
+        "NOTIFY_SOCKET",
+        "JOURNAL_STREAM",
+        "PGPASSFILE",
+        "PGPASSWORD",
+        "PGSERVICE",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
