@@ -12,9 +12,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from .config import TargetConfig
-from .errors import PatchError
-from .gitsync.tree import read_patches
+from .errors import PatchError, TarballError
+from .gitsync.tree import SERIES_FILE, read_patches
 from .model import PatchDelta, PatchSet, TargetDrift
+from .names import path_problem
 from .patches.classify import Classification, classify, has_changes, header_ids, refresh_key
 from .patches.interdiff import file_diff, header_diff, interdiff, render
 from .patches.order import order_changes
@@ -221,13 +222,24 @@ def _describe(result: Classification, old: bytes, new: bytes, name: str, *, old_
 
 
 def kotd_names(patchset: PatchSet, strip: int) -> dict[str, str]:
-    """Tree name -> tarball path for every patch under the tarball's folder."""
+    """Tree name -> tarball path for every patch under the tarball's folder.
+
+    This is where a tarball path becomes a patch name in ``patches_dir``,
+    so every name is checked here (:mod:`patchsync.names`): a path git
+    accepts, no control characters, and not a file patchsync manages
+    there itself (the quilt ``series``).
+    """
     prefix = patchset.top.strip("/") + "/" if patchset.top else ""
     out: dict[str, str] = {}
     for path in patchset.files:
         if prefix and not path.startswith(prefix):
             continue
         name = _strip(path, strip)
+        problem = path_problem(name)
+        if problem is None and name.split("/", 1)[0] == SERIES_FILE:
+            problem = f"{name!r} collides with the quilt {SERIES_FILE!r} file patchsync keeps beside the patches"
+        if problem:
+            raise TarballError(f"patch name refused: {problem}", where=patchset.source.file or None)
         out[name] = path
     return out
 

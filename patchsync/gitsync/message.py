@@ -9,8 +9,9 @@ import time
 from dataclasses import dataclass
 
 from ..config import TargetConfig
-from ..errors import ConfigError, GitError
+from ..errors import ConfigError, GitError, PatchError
 from ..model import SourceInfo
+from ..names import control_problem
 from .objects import run_git
 
 #: Trailers that mark a commit as written by patchsync (README, "Trailers").
@@ -165,7 +166,16 @@ def rename_in_subject(message: bytes, old: str, new: str) -> bytes:
 
 
 def new_message(subject_line: str, body: str, target: TargetConfig, source: SourceInfo, ids: Identities) -> bytes:
-    """A message for a commit sync creates: subject, BugLink, body, trailers."""
+    """A message for a commit sync creates: subject, BugLink, body, trailers.
+
+    Every name in it was checked where it entered (:mod:`patchsync.names`);
+    this last check keeps a line break from anywhere out of the subject
+    and the trailers, whose lines tools parse.
+    """
+    for value in (subject_line, *(v for _, v in source_trailers(source))):
+        problem = control_problem(value.replace("\t", " "))
+        if problem:
+            raise PatchError(f"refusing to write a commit message: {problem}", where=source.file or None)
     parts = [subject_line.encode()]
     if target.buglink:
         # Ubuntu's kernel convention: BugLink first in the body.

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PatchError
+from ..names import path_bytes_problem
 from ..patches.parse import FileDiff, parse_patch
 from . import trees
 from .apply import ApplyError, FileState, apply_file, fspath, merge3, old_blob, paths, worst
@@ -83,6 +84,11 @@ def apply_patch(
         raise Conflict(str(exc), patch=name, commit=commit, files=[]) from None
     for fp in parsed.files:
         old_path, new_path = paths(fp)
+        for touched in (old_path, new_path):
+            problem = path_bytes_problem(touched) if touched is not None else None
+            if problem:
+                # Hostile input, not a conflict: exit 2, nothing written.
+                raise PatchError(f"patch refused: {problem}", where=name)
         source, dest = (new_path, old_path) if reverse else (old_path, new_path)
         path = dest if dest is not None else source
         assert path is not None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..errors import GitError
+from ..names import path_bytes_problem
 from .objects import MODE_TREE, ObjectStore, TreeEntry
 
 #: A change to one path: its new entry, or None to delete it.
@@ -66,7 +68,20 @@ def diff(
 
 
 def edit(store: ObjectStore, tree: str | None, changes: Changes) -> str:
-    """A new tree: ``tree`` with ``changes`` applied; empty folders vanish as in git."""
+    """A new tree: ``tree`` with ``changes`` applied; empty folders vanish as in git.
+
+    Every tree sync writes is made here, so here is where a path git
+    would refuse (``git fsck --strict``, ``git checkout``) is refused,
+    whatever produced it (see :mod:`patchsync.names`).
+    """
+    for path, entry in changes.items():
+        problem = path_bytes_problem(path) if entry is not None else None
+        if problem:
+            raise GitError(f"refusing to write a tree git would flag: {problem}", where=store.repo)
+    return _edit(store, tree, changes)
+
+
+def _edit(store: ObjectStore, tree: str | None, changes: Changes) -> str:
     if not changes:
         assert tree is not None
         return tree
@@ -83,7 +98,7 @@ def edit(store: ObjectStore, tree: str | None, changes: Changes) -> str:
     for name, sub in nested.items():
         current = entries.get(name)
         base = current.sha if current is not None and current.is_tree else None
-        sha = edit(store, base, sub)
+        sha = _edit(store, base, sub)
         if store.tree(sha):
             entries[name] = TreeEntry(MODE_TREE, sha)
         else:

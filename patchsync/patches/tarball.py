@@ -14,6 +14,7 @@ import tarfile
 import zlib
 
 from ..errors import TarballError
+from ..names import control_problem, path_problem
 
 #: Largest single patch accepted; SUSE's largest (xen3-auto-*) are a few MB.
 MAX_MEMBER = 64 * 1024 * 1024
@@ -29,7 +30,7 @@ def _clean_path(name: str, *, where: str) -> tuple[str, ...]:
     """The member's path components; raises on anything that could leave the top folder."""
     if name.startswith("/"):
         raise TarballError(f"absolute path {name!r} refused", where=where)
-    if "\\" in name or "\0" in name:
+    if "\\" in name:
         raise TarballError(f"odd characters in member name {name!r}", where=where)
     try:
         name.encode("utf-8")
@@ -40,6 +41,11 @@ def _clean_path(name: str, *, where: str) -> tuple[str, ...]:
         raise TarballError(f"path {name!r} with '..' refused", where=where)
     if not parts:
         raise TarballError(f"empty member name {name!r}", where=where)
+    # The name becomes a patch name, then a path in a git tree, a commit
+    # subject and a mail header: git's rules and no control characters.
+    problem = control_problem(name) or path_problem("/".join(parts))
+    if problem:
+        raise TarballError(f"member name refused: {problem}", where=where)
     return parts
 
 

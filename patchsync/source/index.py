@@ -4,7 +4,9 @@ Only ``<a href>`` elements are read, never the layout around them, so any
 autoindex flavour (tables, ``<pre>``, fancy indexing) yields the same list.
 Hrefs are resolved against the page URL and URL-decoded; links leaving the
 directory (the parent, other hosts) and Apache's column-sorting links
-(``?C=M;O=A``) are dropped.
+(``?C=M;O=A``) are dropped.  A link whose decoded name holds a control
+character, a ``/`` or anything else :func:`patchsync.names.path_problem`
+refuses makes the whole page an error: it cannot name a real file.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import posixpath
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin, urlsplit
+
+from ..errors import SourceError
+from ..names import control_problem, path_problem
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,11 @@ def parse_index(html: str, page_url: str) -> list[Link]:
         if parts.path.endswith("/"):
             continue  # a sub-directory, never a package
         decoded = unquote(name)
+        # The name becomes a cache file name, a commit trailer and a mail
+        # line: a link no real directory can hold is a lying mirror.
+        problem = control_problem(href) or path_problem(decoded) or ("'/' in a file name" if "/" in decoded else None)
+        if problem:
+            raise SourceError(f"index link refused: {problem}", where=page_url)
         if decoded in seen:
             continue
         seen.add(decoded)
