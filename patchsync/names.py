@@ -66,6 +66,27 @@ def _git_special(component: str) -> str | None:
     return None
 
 
+#: What rpm leaves in a built package's version and release (rpmbuild
+#: refuses '-' there; macros are expanded by then).
+_RPM_EVR = re.compile(r"^[A-Za-z0-9._+~^]+$")
+
+
+def package_problem(name: str, version: str, release: str) -> str | None:
+    """Why a package's name, version or release cannot go into a commit subject, or None.
+
+    >>> package_problem("kernel-source", "2.6.32.10", "0.0.3.bbbb222")
+    >>> package_problem("kernel-source", "2.6.32\\nX: y", "1")
+    "version '2.6.32\\\\nX: y' holds characters rpm does not allow"
+    """
+    problem = control_problem(name)
+    if problem or "/" in name or not name:
+        return problem or f"package name {name!r} is not a file name"
+    for what, value in (("version", version), ("release", release)):
+        if not _RPM_EVR.match(value):
+            return f"{what} {value!r} holds characters rpm does not allow"
+    return None
+
+
 def path_problem(path: str) -> str | None:
     """Why git would refuse ``path`` (``a/b/c``) in a tree, or None.
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from ..errors import SourceError
+from ..names import package_problem
 from .conditional import get_page
 from .http import Http
 from .index import directory_url, parse_index
@@ -146,4 +147,27 @@ def check_not_backwards(candidate: Candidate, last: LastSynced | None, url: str)
             f"mirror went backwards: newest is {candidate.file}, older than {last.file} taken before"
             " (nothing synced; pass --src-rpm to take it anyway)",
             where=url,
+        )
+
+
+def check_package(candidate: Candidate, package: str, header: tuple[str, str, str] | None) -> None:
+    """Refuse a src.rpm whose header disagrees with its file name, or whose version cannot be used.
+
+    The going-backwards guard and the version in commit subjects both rest
+    on the version the file name (or the repository metadata) announced;
+    the package must hold that version, so a file named ``...-2.6.32.11-...``
+    holding 2.6.32.9 is refused rather than taken as newer.  ``header`` is
+    (name, version, release) from the package itself, None where the
+    header was not read this time (unchanged since the last poll).
+    """
+    name, version, release = header if header is not None else (package, candidate.version, candidate.release)
+    problem = package_problem(name, version, release)
+    if problem:
+        raise SourceError(f"{candidate.file}: {problem}", where=candidate.url)
+    announced = (package, candidate.version, candidate.release)
+    if candidate.version and (name, version, release) != announced:
+        raise SourceError(
+            f"{candidate.file} holds {name}-{version}-{release}, not {'-'.join(announced)};"
+            " refusing a package whose header disagrees with its name",
+            where=candidate.url,
         )

@@ -11,7 +11,16 @@ from urllib.parse import unquote, urlsplit
 from ..config import Config
 from ..errors import ConfigError
 from ..model import PayloadState
-from .discover import Candidate, check_not_backwards, is_local, list_candidates, local_path, newest, split_name
+from .discover import (
+    Candidate,
+    check_not_backwards,
+    check_package,
+    is_local,
+    list_candidates,
+    local_path,
+    newest,
+    split_name,
+)
 from .download import PART_SUFFIX, Downloaded, Progress, download
 from .http import Http
 from .laststate import read_last_synced
@@ -81,6 +90,7 @@ def fetch(
         if is_local(candidate.url):
             return Fetched(local_path(candidate.url), candidate, "local", 0)
         got = download_candidate(config, http, candidate, dest_dir or srpms_dir(config), probed=None, progress=progress)
+        check_package(candidate, config.source.package, (got.headers.name, got.headers.version, got.headers.release))
         return Fetched(got.path, candidate, "downloaded" if got.transferred else "cached", http.bytes_received)
 
 

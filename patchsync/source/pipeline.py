@@ -22,8 +22,9 @@ from pathlib import Path
 
 from ..config import Config
 from ..model import PatchSet, PayloadState, SourceInfo
+from ..rpm.header import PackageHeaders
 from . import tarcache
-from .discover import Candidate, is_local, local_path
+from .discover import Candidate, check_package, is_local, local_path
 from .download import Progress
 from .fetch import download_candidate, find, make_http, srpms_dir
 from .fsutil import write_atomic
@@ -57,8 +58,11 @@ def obtain(
         candidate, not_modified = find(config, http, src_rpm=src_rpm, allow_backwards=allow_backwards)
         discovered = src_rpm is None
 
+        package = config.source.package
         if is_local(candidate.url):
             patchset = extract_patchset(local_path(candidate.url), tarball)
+            src = patchset.source
+            check_package(candidate, package, (package, src.version, src.release))
             result = _with_source(patchset, url=candidate.url, payload="local", transferred=0)
             if discovered:
                 _record(state_dir, result.source)
@@ -79,6 +83,7 @@ def obtain(
             probed = probe(http, candidate.url)
             if probed is not None:
                 key = tarcache.key_for(probed.headers, tarball)
+        check_package(candidate, package, _nvr(probed.headers) if probed is not None else None)
         hit = tarcache.lookup(state_dir, key) if key is not None else None
         if key is not None and hit is not None:
             if probed is not None:
@@ -90,6 +95,7 @@ def obtain(
             return skipped
 
         got = download_candidate(config, http, candidate, srpms_dir(config), probed=probed, progress=progress)
+        check_package(candidate, package, _nvr(got.headers))
         # Verified as it arrived (or, when already complete, by verify_local).
         patchset = extract_patchset(got.path, tarball)
         payload: PayloadState = "downloaded" if got.transferred else "cached"
@@ -101,6 +107,10 @@ def obtain(
         if discovered:
             _record(state_dir, result.source)
         return result
+
+
+def _nvr(headers: PackageHeaders) -> tuple[str, str, str]:
+    return headers.name, headers.version, headers.release
 
 
 def _from_cache(

@@ -265,3 +265,34 @@ def test_download_errors_are_one_line_on_the_cli(
         f"patchsync: error: {url}: not an RPM package: it is an HTML/XML page (an error page saved as the file?)\n"
     )
     assert list((tmp_path / "state" / "srpms").iterdir()) == []
+
+
+def test_a_file_name_that_lies_about_its_version_is_refused(tmp_path: Path, nginx: Callable[[Path], Nginx]) -> None:
+    """Issue 10, class 4: the guard compares the package's own version, not the file name's."""
+    built = tmp_path / "built"
+    built.mkdir()
+    newer = build_srpm(built, patches=PATCHES_V1, version="2.6.32.10", release="1")
+    older = build_srpm(built, patches=PATCHES_V1, version="2.6.32.9", release="1")
+    www = tmp_path / "www" / "src"
+    publish(www, newer)
+    server = nginx(tmp_path / "www")
+    config = make_config(tmp_path, server.url + "src/")
+    assert obtain(config).source.version == "2.6.32.10"
+    # The mirror now offers "2.6.32.11", which really is 2.6.32.9.
+    (www / newer.name).unlink()
+    liar = "kernel-source-2.6.32.11-1.src.rpm"
+    shutil.copyfile(older, www / liar)
+    with pytest.raises(SourceError) as info:
+        obtain(config)
+    assert str(info.value) == (
+        f"{server.url}src/{liar}: {liar} holds kernel-source-2.6.32.9-1, not kernel-source-2.6.32.11-1;"
+        " refusing a package whose header disagrees with its name"
+    )
+    with pytest.raises(SourceError, match=r"holds kernel-source-2\.6\.32\.9-1"):
+        fetch(config)
+    # A local mirror is held to the same rule.
+    local = tmp_path / "local"
+    local.mkdir()
+    shutil.copyfile(older, local / liar)
+    with pytest.raises(SourceError, match=r"holds kernel-source-2\.6\.32\.9-1"):
+        obtain(make_config(tmp_path / "l", str(local)))
