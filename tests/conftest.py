@@ -26,6 +26,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 #: Real SUSE patches, read in place and never copied into this repository.
 CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "suse-xen"
+#: rpm's own v6 test packages, read in place likewise (their README names origin and licence).
+RPM_SAMPLES = REPO_ROOT.parent / "shared" / "corpus" / "rpm-samples"
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -94,6 +96,14 @@ def database(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return ""
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def rpm_samples() -> Path:
+    """rpm's v6 sample packages in ../shared; skipped where they are absent."""
+    if not RPM_SAMPLES.is_dir():
+        pytest.skip(f"rpm's v6 samples not found at {RPM_SAMPLES} (../shared is absent)")
+    return RPM_SAMPLES
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -8,6 +8,8 @@ LEAD = 96
 _INTRO = struct.Struct(">4s4xII")
 _ENTRY = struct.Struct(">iiii")
 _ALIGN = {3: 2, 4: 4, 5: 8}
+#: RPMTAG_HEADERSIGNATURES: the signature header's region tag.
+_SIG_REGION = 62
 
 
 def header_span(data: bytes, start: int) -> tuple[int, int, int]:
@@ -57,6 +59,10 @@ def rewrite_signature(
         new_store += b"\0" * (-len(new_store) % align)
         new_entries.append(_ENTRY.pack(tag, typ, len(new_store), count))
         new_store += value
+    if entries and entries[0][0] == _SIG_REGION and entries[0][0] not in drop:
+        # Re-lay the region trailer over the new index, as rpmsign's headerReload does.
+        trailer_at = _ENTRY.unpack(new_entries[0])[2]
+        new_store[trailer_at : trailer_at + 16] = _ENTRY.pack(_SIG_REGION, 7, -16 * len(new_entries), 16)
     sig = _INTRO.pack(b"\x8e\xad\xe8\x01", len(new_entries), len(new_store)) + b"".join(new_entries) + new_store
     sig += b"\0" * (-len(sig) % 8)
     return data[:LEAD] + sig + data[main_header_start(data) :]

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..errors import IntegrityError, RpmError
-from .header import RpmFileEntry
+from .header import RpmFileEntry, member_key
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -50,17 +50,6 @@ _FIELD_NAMESIZE = 11
 
 def _pad(n: int) -> int:
     return -n % ALIGN
-
-
-def member_key(name: str) -> str:
-    """The name as both the cpio archive and the RPM header spell it: no leading ``./`` or ``/``.
-
-    >>> member_key("./usr/bin/x"), member_key("patches.xen.tar.bz2")
-    ('usr/bin/x', 'patches.xen.tar.bz2')
-    """
-    if name.startswith("./"):
-        name = name[2:]
-    return name.lstrip("/")
 
 
 class CpioWalker:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from ..errors import IntegrityError, RpmError
 from . import verify
-from .cpio import CpioWalker, member_key
+from .cpio import CpioWalker
 from .decompress import DECOMPRESSORS, Corrupt, Input
-from .header import PackageHeaders, RpmFileEntry, read_headers
+from .header import PackageHeaders, RpmFileEntry, member_key, read_headers
 
 log = logging.getLogger(__name__)
 

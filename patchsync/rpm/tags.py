@@ -2,8 +2,10 @@
 
 Sources: rpm's ``include/rpm/rpmtag.h`` (tag numbers), ``lib/header.c`` and
 ``lib/header_internal.h`` (limits and type sizes), ``lib/rpmlead.c`` and
-``docs/manual/format.md`` (lead and header layout), ``include/rpm/rpmpgp.h``
-(hash algorithm ids, from RFC 4880 section 9.4).  rpm 4.18 is the reference.
+``docs/manual/format.md`` (lead and header layout), ``docs/manual/format_v6.md``
+(the v6 package format of rpm 6), ``docs/manual/hregions.md`` (header regions),
+``include/rpm/rpmpgp.h`` (hash algorithm ids, from RFC 4880 section 9.4 and
+RFC 9580 section 9.5).  rpm 4.18 is the reference for v3/v4, rpm 6.0 for v6.
 """
 
 from __future__ import annotations
@@ -35,6 +37,15 @@ HEADER_DATA_MAX: Final = 0x0FFFFFFF
 SIGNATURE_TAGS_MAX: Final = 32
 #: ... and 64 MB of data.
 SIGNATURE_DATA_MAX: Final = 64 * 1024 * 1024
+
+# --- Header regions (hregions.md; lib/header.c hdrblobVerifyRegion) -----
+#: First tag of the signature header's region (RPMTAG_HEADERSIGNATURES).
+TAG_HEADERSIGNATURES: Final = 62
+#: Found instead of HEADERSIGNATURES in the region trailer of some old packages (RPMTAG_HEADERIMAGE).
+TAG_HEADERIMAGE: Final = 61
+#: A region tag and its trailer are BIN entries of exactly this many bytes (REGION_TAG_COUNT):
+#: one index entry (tag, type, offset, count); the trailer's offset is minus the region's index size.
+REGION_TAG_COUNT: Final = 16
 
 # --- Data types (rpmtag.h rpmTagType_e; sizes from lib/header.c typeSizes) -
 TYPE_NULL: Final = 0
@@ -89,6 +100,10 @@ SIGTAG_OPENPGP: Final = 278
 #: checked from the header alone, so patchsync does not use them.
 SIGTAG_PGP: Final = 1002
 SIGTAG_GPG: Final = 1005
+#: SHA3-256 of the main header, hex string (RPMTAG_SHA3_256HEADER), format_v6.md.
+SIGTAG_SHA3_256: Final = 279
+#: v6 space reservation for signatures, zeros (RPMTAG_SIG_TOP), format_v6.md "RESERVED".
+SIGTAG_RESERVED: Final = 999
 
 # --- Main header tags (rpmtag.h rpmTag_e, RPMTAG_*) -----------------------
 #: The region tag opening an immutable main header (RPMTAG_HEADERIMMUTABLE).
@@ -102,6 +117,18 @@ TAG_OLDFILENAMES: Final = 1027
 TAG_FILESIZES: Final = 1028
 #: Hex digest per file, empty for non-regular files (RPMTAG_FILEDIGESTS, formerly FILEMD5S).
 TAG_FILEDIGESTS: Final = 1035
+#: int16 st_mode per file (RPMTAG_FILEMODES).
+TAG_FILEMODES: Final = 1030
+#: Symlink target per file, empty for others (RPMTAG_FILELINKTOS).
+TAG_FILELINKTOS: Final = 1036
+#: RPMFILE_* flags per file (RPMTAG_FILEFLAGS).
+TAG_FILEFLAGS: Final = 1037
+#: Device number per file; with FILEINODES it groups hard links (RPMTAG_FILEDEVICES).
+TAG_FILEDEVICES: Final = 1095
+#: Inode number per file (RPMTAG_FILEINODES).
+TAG_FILEINODES: Final = 1096
+#: RPMFILE_GHOST (rpmfiles.h): listed in the header, never in the payload.
+RPMFILE_GHOST: Final = 1 << 6
 #: Index into DIRNAMES per file (RPMTAG_DIRINDEXES).
 TAG_DIRINDEXES: Final = 1116
 #: File name without its directory (RPMTAG_BASENAMES).
@@ -118,8 +145,20 @@ TAG_LONGFILESIZES: Final = 5008
 TAG_FILEDIGESTALGO: Final = 5011
 #: Hex digest of the compressed payload (RPMTAG_PAYLOADDIGEST), rpm >= 4.14.
 TAG_PAYLOADDIGEST: Final = 5092
-#: PGPHASHALGO_* of PAYLOADDIGEST (RPMTAG_PAYLOADDIGESTALGO).
+#: PGPHASHALGO_* of PAYLOADDIGEST (RPMTAG_PAYLOADDIGESTALGO); absent in v6, where PAYLOADDIGEST is SHA256.
 TAG_PAYLOADDIGESTALGO: Final = 5093
+#: Compressed payload size, int64 (RPMTAG_PAYLOADSIZE), format_v6.md: v6 has no SIGTAG_SIZE.
+TAG_PAYLOADSIZE: Final = 5112
+#: Uncompressed payload size, int64 (RPMTAG_PAYLOADSIZEALT).
+TAG_PAYLOADSIZEALT: Final = 5113
+#: Package format version, int32: 6 for v6 packages (RPMTAG_RPMFORMAT), format_v6.md.
+TAG_RPMFORMAT: Final = 5114
+#: SHA512 of the compressed payload, hex (RPMTAG_PAYLOADSHA512), format_v6.md.
+TAG_PAYLOADSHA512: Final = 5121
+#: SHA3-256 of the compressed payload, hex (RPMTAG_PAYLOADSHA3_256), format_v6.md.
+TAG_PAYLOADSHA3_256: Final = 5123
+#: The RPMTAG_RPMFORMAT value of a v6 package.
+RPMFORMAT_V6: Final = 6
 
 # --- Hash algorithms (rpmpgp.h pgpHashAlgo_e; RFC 4880 section 9.4) -------
 PGPHASHALGO_MD5: Final = 1
@@ -128,6 +167,10 @@ PGPHASHALGO_SHA256: Final = 8
 PGPHASHALGO_SHA384: Final = 9
 PGPHASHALGO_SHA512: Final = 10
 PGPHASHALGO_SHA224: Final = 11
+#: RFC 9580 section 9.5: SHA3-256 (rpm's RPM_HASH_SHA3_256).
+PGPHASHALGO_SHA3_256: Final = 12
+#: RFC 9580 section 9.5: SHA3-512 (rpm's RPM_HASH_SHA3_512).
+PGPHASHALGO_SHA3_512: Final = 14
 #: PGPHASHALGO_* -> hashlib name.
 HASHLIB_NAMES: Final[dict[int, str]] = {
     PGPHASHALGO_MD5: "md5",
@@ -136,4 +179,6 @@ HASHLIB_NAMES: Final[dict[int, str]] = {
     PGPHASHALGO_SHA384: "sha384",
     PGPHASHALGO_SHA512: "sha512",
     PGPHASHALGO_SHA224: "sha224",
+    PGPHASHALGO_SHA3_256: "sha3_256",
+    PGPHASHALGO_SHA3_512: "sha3_512",
 }
