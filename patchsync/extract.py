@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from .errors import PatchsyncError, TarballError
 from .model import PatchSet, SignatureInfo, SourceInfo
 from .patches.tarball import read_tarball
+from .rpm.header import member_key
 from .rpm.payload import read_members
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def extract_patchset(
         where=where,
         check_headers=check if keyring is not None else None,
     )
-    data = found.get(tarball)
+    data = found.get(member_key(tarball))
     if data is None:
         others = sorted(f.name for f in headers.files if ".tar." in f.name)
         hint = f"; it has {', '.join(others)}" if others else ""

@@ -246,6 +246,14 @@ def test_missing_tarball(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     )
 
 
+@pytest.mark.parametrize("spelling", ["./patches.xen.tar.bz2", "/patches.xen.tar.bz2"])
+def test_tarball_named_with_a_prefix(tmp_path: Path, spelling: str) -> None:
+    """``--tarball ./name`` and ``/name`` find the member the header calls ``name``."""
+    out = tmp_path / "out"
+    assert main(["extract", str(fixture("gzip")), "--tarball", spelling, "--output", str(out), "-q"]) == 0
+    assert tree(out) == expected_tree()
+
+
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _assert_refused(capsys, tmp_path, tmp_path / "nope.src.rpm", "cannot read: No such file or directory")
 
