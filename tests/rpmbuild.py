@@ -182,3 +182,56 @@ def build_with(
     out = dest / f"{name}-{version}-{release}.src.rpm"
     assert out.is_file(), out
     return out
+
+
+BINARY_SPEC = """\
+Name: {name}
+Version: 1
+Release: 1
+Summary: patchsync test package
+License: MIT
+BuildArch: noarch
+%description
+A package built by patchsync's tests.
+%install
+{install}
+%files
+{files}
+"""
+
+
+def build_binary(
+    dest: Path,
+    *,
+    name: str,
+    install: str,
+    files: str = "/data",
+    payload: str = "w9.gzdio",
+    defines: Mapping[str, str] | None = None,
+) -> Path:
+    """Build the noarch binary package ``<name>-1-1.noarch.rpm`` into ``dest`` with ``rpmbuild -bb``.
+
+    ``install`` is the spec's %install script (files go under ``%{buildroot}``);
+    binary packages are the ones with directories, symlinks and hard links.
+    """
+    from tests.conftest import require_tool
+
+    rpmbuild = require_tool("rpmbuild")
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="rpmbuild-", dir=dest) as tmp:
+        top = Path(tmp)
+        spec = top / f"{name}.spec"
+        spec.write_text(BINARY_SPEC.format(name=name, install=install, files=files))
+        args = [rpmbuild, "-bb", "--quiet", "--define", f"_topdir {top}", "--define", f"_rpmdir {dest}"]
+        for key, value in {
+            "_binary_payload": payload,
+            "_build_id_links": "none",
+            "_rpmfilename": "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm",
+            **(defines or {}),
+        }.items():
+            args += ["--define", f"{key} {value}"]
+        env = dict(os.environ, SOURCE_DATE_EPOCH=str(EPOCH), HOME=str(top))
+        subprocess.run([*args, str(spec)], check=True, env=env, capture_output=True)
+    out = dest / f"{name}-1-1.noarch.rpm"
+    assert out.is_file(), out
+    return out

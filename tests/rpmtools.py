@@ -79,7 +79,7 @@ def _sig_value_offset(data: bytes, tag: int) -> tuple[int, int, int]:
 
 
 def _refresh_header_digests(data: bytes) -> bytes:
-    """Recompute the signature's SHA1/SHA256 of the main header, as a re-signing tool would."""
+    """Recompute the signature's SHA1/SHA256 of the main header and MD5 of header + payload, as rpmsign would."""
     import hashlib
 
     start = main_header_start(data)
@@ -92,7 +92,22 @@ def _refresh_header_digests(data: bytes) -> bytes:
             continue
         digest = hashlib.new(algo, data[start:end]).hexdigest().encode()
         out[pos : pos + len(digest)] = digest
+    try:
+        pos, _typ, _count = _sig_value_offset(data, 1004)
+    except KeyError:
+        return bytes(out)
+    out[pos : pos + 16] = hashlib.md5(data[start:], usedforsecurity=False).digest()
     return bytes(out)
+
+
+def rename_main_tag(data: bytes, tag: int, new_tag: int) -> bytes:
+    """The package with a main header tag renumbered (so readers no longer find it), digests refreshed."""
+    index, store, _end = header_span(data, main_header_start(data))
+    for i in range((store - index) // 16):
+        entry = data[index + 16 * i : index + 16 * i + 16]
+        if _ENTRY.unpack(entry)[0] == tag:
+            return patch_main_header(data, entry, _ENTRY.pack(new_tag, *_ENTRY.unpack(entry)[1:]))
+    raise KeyError(tag)
 
 
 def patch_main_header(data: bytes, old: bytes, new: bytes) -> bytes:

@@ -156,17 +156,17 @@ def test_decompression_bomb_is_walked_in_bounded_chunks(packages: dict[str, Path
     assert hashlib.sha256(found["series.conf"]).hexdigest() == hashlib.sha256(SERIES).hexdigest()
 
 
-def _archive_and_headers(pkg: bytes) -> tuple[bytes, dict[str, RpmFileEntry]]:
+def _archive_and_headers(pkg: bytes) -> tuple[bytes, tuple[RpmFileEntry, ...], list[int]]:
     headers = parse_headers(pkg, "x")
-    wanted = {f.name: f for f in headers.files if f.name in WANTED}
-    return _gzip_payload(pkg), wanted
+    wanted = [fx for fx, f in enumerate(headers.files) if f.name in WANTED]
+    return _gzip_payload(pkg), headers.files, wanted
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=30))
 def test_walker_is_indifferent_to_chunk_boundaries(packages: dict[str, Path], cuts: list[int]) -> None:
-    archive, wanted = _archive_and_headers(packages["gzip"].read_bytes())
-    walker = cpio.CpioWalker(wanted, where="x", max_member=1 << 20)
+    archive, files, wanted = _archive_and_headers(packages["gzip"].read_bytes())
+    walker = cpio.CpioWalker(files, wanted, where="x", max_member=1 << 20)
     points = sorted({0, len(archive), *(c % (len(archive) + 1) for c in cuts)})
     buf = bytearray(archive)
     for a, b in itertools.pairwise(points):
@@ -178,8 +178,8 @@ def test_walker_is_indifferent_to_chunk_boundaries(packages: dict[str, Path], cu
 
 
 def test_walker_member_cap(packages: dict[str, Path]) -> None:
-    archive, wanted = _archive_and_headers(packages["gzip"].read_bytes())
-    walker = cpio.CpioWalker(wanted, where="x.src.rpm", max_member=100)
+    archive, files, wanted = _archive_and_headers(packages["gzip"].read_bytes())
+    walker = cpio.CpioWalker(files, wanted, where="x.src.rpm", max_member=100)
     with pytest.raises(
         RpmError, match=rf"^x\.src\.rpm: payload member patches\.xen\.tar\.bz2 has {len(TARBALL)} bytes"
     ):
@@ -224,16 +224,9 @@ def test_xz_stream_flags_are_checked(packages: dict[str, Path], tmp_path: Path) 
         read_members(bad, WANTED)
 
 
-@pytest.mark.parametrize(
-    ("magic", "error"), [(b"070702", None), (b"07070X", "payload uses rpm's stripped cpio format")]
-)
-def test_cpio_magics(packages: dict[str, Path], tmp_path: Path, magic: bytes, error: str | None) -> None:
+def test_crc_magic(packages: dict[str, Path], tmp_path: Path) -> None:
     pkg = packages["gzip"].read_bytes()
-    archive = _gzip_payload(pkg).replace(b"070701", magic)
+    archive = _gzip_payload(pkg).replace(b"070701", b"070702")
     other = tmp_path / "magic.src.rpm"
     other.write_bytes(rpmtools.replace_payload(pkg, gzip.compress(archive)))
-    if error is None:
-        assert read_members(other, WANTED)[1] == {"patches.xen.tar.bz2": TARBALL, "series.conf": SERIES}
-    else:
-        with pytest.raises(RpmError, match=error):
-            read_members(other, WANTED)
+    assert read_members(other, WANTED)[1] == {"patches.xen.tar.bz2": TARBALL, "series.conf": SERIES}

@@ -129,15 +129,27 @@ def _gzip_header_size(view: memoryview, where: str) -> int:
     return pos
 
 
+#: Every cpio magic (newc, crc, rpm's stripped) starts so; a gzip stream never does.
+_CPIO_MAGIC_PREFIX = b"0707"
+
+
 def _gzip(src: Input, where: str) -> Iterator[bytes | memoryview]:
     import zlib
 
+    data = src.read_view()
+    if bytes(data[: len(_CPIO_MAGIC_PREFIX)]) == _CPIO_MAGIC_PREFIX:
+        # An uncompressed payload (%_binary_payload w.ufdio): rpm writes no compressor
+        # tag, so "gzip" is assumed, and rpm reads it because zlib's gzread passes a
+        # stream that is not gzip through unchanged.  We pass through a cpio one only.
+        while data:
+            yield data
+            data = src.read_view()
+        return
     # Raw deflate after our own header parse: zlib's gzip mode would also
     # CRC-32 every byte of the Linux tarball we skip (about half the time).
     # What we keep is checked against the header's per-file digest instead.
     # rpm's gzdio writes a single gzip member.
     d = zlib.decompressobj(-zlib.MAX_WBITS)
-    data = src.read_view()
     data = data[_gzip_header_size(data, where) :]
     try:
         while data:

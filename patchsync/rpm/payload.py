@@ -5,16 +5,17 @@ as soon as the wanted members are in.  Nothing is decompressed twice and the
 payload is never held whole in memory: it is read and decompressed in small
 slices through reused buffers.
 
-Always checked, cheaply: the file size against the signature, the header
+Always checked, cheaply: the file size against the headers, the header
 digest (in :func:`~patchsync.rpm.header.parse_headers`) and each member
 against the header's per-file size and digest.  The payload digest (a hash
 over the whole compressed payload) only with ``verify_payload=True``; the
 bytes past the wanted members are then read and hashed, not decompressed.
+A package built before rpm 4.14 has no payload digest: its signature's MD5
+over header and payload stands in, with a warning that MD5 is weak.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
@@ -25,7 +26,7 @@ from ..errors import IntegrityError, RpmError
 from . import verify
 from .cpio import CpioWalker
 from .decompress import DECOMPRESSORS, Corrupt, Input
-from .header import PackageHeaders, RpmFileEntry, member_key, read_headers
+from .header import PackageHeaders, member_key, read_headers
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +34,20 @@ log = logging.getLogger(__name__)
 MAX_MEMBER = 512 * 1024 * 1024
 
 
-def _wanted(headers: PackageHeaders, names: Collection[str]) -> dict[str, RpmFileEntry]:
-    by_key = {member_key(f.name): f for f in headers.files}
-    wanted: dict[str, RpmFileEntry] = {}
+def _wanted(headers: PackageHeaders, names: Collection[str]) -> list[int]:
+    """Indices in the header's file list of those of ``names`` it lists (spelled name, ./name or /name)."""
+    by_key = {member_key(f.name): fx for fx, f in enumerate(headers.files)}
+    wanted: list[int] = []
     for name in names:
-        entry = by_key.get(member_key(name))
-        if entry is None:
+        fx = by_key.get(member_key(name))
+        if fx is None:
             continue
+        entry = headers.files[fx]
+        if not entry.is_regular:
+            raise RpmError(f"{name} is not a regular file in the package", where=headers.where)
         if not entry.digest:
             raise RpmError(f"the header lists {name} without a digest; refusing it unverified", where=headers.where)
-        wanted[member_key(name)] = entry
+        wanted.append(fx)
     return wanted
 
 
@@ -56,7 +61,8 @@ def read_members(
 ) -> tuple[PackageHeaders, dict[str, bytes]]:
     """The package's headers and those of ``names`` the header lists, verified.
 
-    Names the header does not list are simply absent from the result.
+    The result is keyed by :func:`~patchsync.rpm.header.member_key`; names
+    the header does not list are simply absent from it.
     ``check_headers`` (the signature check) runs on the headers before any
     digest they list is used or any payload byte read.
     """
@@ -76,8 +82,7 @@ def read_members(
         if decompress is None:
             raise RpmError(f"unknown payload compressor {headers.payload_compressor!r}", where=label)
         wanted = _wanted(headers, names)
-        md5 = hashlib.md5(usedforsecurity=False) if verify.md5_needed(headers) else None
-        payload = verify.payload_hasher(headers) if verify_payload else None
+        md5, payload = verify.payload_hashers(headers, payload=verify_payload)
         if md5 is not None:
             fh.seek(headers.header_start)
             md5.update(fh.read(headers.payload_offset - headers.header_start))
@@ -94,11 +99,11 @@ def read_members(
 def _walk(
     src: Input,
     headers: PackageHeaders,
-    wanted: dict[str, RpmFileEntry],
+    wanted: list[int],
     decompress: Callable[[Input, str], Iterator[bytes | memoryview]],
 ) -> dict[str, bytes]:
     where = headers.where
-    walker = CpioWalker(wanted, where=where, max_member=MAX_MEMBER)
+    walker = CpioWalker(headers.files, wanted, where=where, max_member=MAX_MEMBER)
     if walker.done:
         return {}
     chunks = decompress(src, where)
@@ -112,9 +117,9 @@ def _walk(
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
-    if not walker.done:
-        raise RpmError("corrupt payload: the cpio archive ends without a trailer", where=where)
-    if walker.wanted:
-        missing = ", ".join(sorted(walker.wanted))
-        raise IntegrityError(f"the header lists {missing} but the payload lacks it", where=where)
+    missing = walker.missing
+    if missing:
+        if not walker.done:
+            raise RpmError("corrupt payload: the cpio archive ends without a trailer", where=where)
+        raise IntegrityError(f"the header lists {', '.join(missing)} but the payload lacks it", where=where)
     return walker.found

@@ -3,14 +3,14 @@
 :class:`StreamVerifier` is fed the bytes of a download as they arrive and
 checks everything in that one pass: the header digest (when the headers are
 in), the payload digest (hashed as it streams) and the file size (at the
-end).  The helpers below do the same checks for a file already on disk.
+end).  :mod:`patchsync.rpm.payload` uses the helpers below for a file on disk.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from ..errors import IntegrityError, RpmError
 from . import tags as t
@@ -21,21 +21,33 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Read size when hashing a file already on disk.
-_READ = 1024 * 1024
 
+def payload_hashers(headers: PackageHeaders, *, payload: bool) -> tuple[_Hash | None, _Hash | None]:
+    """Hash objects for what must be checked over the payload: (SIGTAG_MD5, payload digest).
 
-def payload_hasher(headers: PackageHeaders) -> _Hash | None:
-    """A hash object for the payload digest, or None (with a warning) when the package has none."""
-    if headers.payload_digest is None:
+    The MD5 over header + payload is needed when it is the only header
+    digest, and with ``payload`` when the package has no payload digest
+    (built before rpm 4.14): then it is all there is, used with a warning
+    that MD5 is weak.
+    """
+    md5_needed = not headers.header_digest_checked
+    hasher = None
+    if payload and headers.payload_digest is not None:
+        algo = t.HASHLIB_NAMES.get(headers.payload_digest_algo or t.PGPHASHALGO_SHA256)
+        if algo is None:
+            raise RpmError(f"unknown payload digest algorithm {headers.payload_digest_algo}", where=headers.where)
+        hasher = hashlib.new(algo)
+    elif payload and headers.header_md5 is not None:
         log.warning(
-            "%s: the package has no payload digest (built before rpm 4.14); payload not verified", headers.where
+            "%s: the package has no payload digest (built before rpm 4.14); "
+            "checking the payload with the signature's MD5, a weak digest",
+            headers.where,
         )
-        return None
-    algo = t.HASHLIB_NAMES.get(headers.payload_digest_algo or t.PGPHASHALGO_SHA256)
-    if algo is None:
-        raise RpmError(f"unknown payload digest algorithm {headers.payload_digest_algo}", where=headers.where)
-    return hashlib.new(algo)
+        md5_needed = True
+    elif payload:
+        log.warning("%s: the package has no payload digest and no MD5; payload not verified", headers.where)
+    md5 = hashlib.md5(usedforsecurity=False) if md5_needed and headers.header_md5 is not None else None
+    return md5, hasher
 
 
 def check_payload_digest(headers: PackageHeaders, hasher: _Hash | None) -> None:
@@ -60,38 +72,12 @@ def check_size(headers: PackageHeaders, size: int) -> None:
         )
 
 
-def md5_needed(headers: PackageHeaders) -> bool:
-    """True when the only header digest is SIGTAG_MD5, which covers the header and the payload."""
-    return not headers.header_digest_checked
-
-
 def check_md5(headers: PackageHeaders, hasher: _Hash) -> None:
     actual = hasher.hexdigest()
     if actual != headers.header_md5:
         raise IntegrityError(
             f"header+payload MD5 mismatch: declared {headers.header_md5}, actual {actual}", where=headers.where
         )
-
-
-def verify_file(fh: BinaryIO, headers: PackageHeaders, *, payload: bool) -> None:
-    """Hash a package file on disk once: its MD5 when that is its only header digest, its payload digest if asked."""
-    md5 = hashlib.md5(usedforsecurity=False) if md5_needed(headers) else None
-    hasher = payload_hasher(headers) if payload else None
-    if md5 is None and hasher is None:
-        return
-    fh.seek(headers.header_start)
-    if md5 is not None:
-        md5.update(fh.read(headers.payload_offset - headers.header_start))
-    else:
-        fh.seek(headers.payload_offset)
-    while chunk := fh.read(_READ):
-        if md5 is not None:
-            md5.update(chunk)
-        if hasher is not None:
-            hasher.update(chunk)
-    if md5 is not None:
-        check_md5(headers, md5)
-    check_payload_digest(headers, hasher)
 
 
 class StreamVerifier:
@@ -126,9 +112,8 @@ class StreamVerifier:
             self._needed = exc.needed
             return
         self.headers = headers
-        self._payload = payload_hasher(headers)
-        if md5_needed(headers):
-            self._md5 = hashlib.md5(usedforsecurity=False)
+        self._md5, self._payload = payload_hashers(headers, payload=True)
+        if self._md5 is not None:
             self._md5.update(self._prefix[headers.header_start : headers.payload_offset])
         rest = bytes(self._prefix[headers.payload_offset :])
         self._prefix = bytearray()

@@ -80,3 +80,19 @@ def test_unparsable_header_means_no_probe(fault_server: FaultServer, caplog: pyt
     url = fault_server.add("kernel-source-1-1.src.rpm", b"\xed\xab\xee\xdb" + b"\0" * 200_000)
     assert probe(Http(timeout=5, retries=0), url) is None
     assert any("cannot read the headers" in r.getMessage() for r in caplog.records)
+
+
+def test_probe_reads_a_v6_package(tmp_path: Path, rpm_samples: Path, nginx: Callable[[Path], Nginx]) -> None:
+    """rpm 6's packages have no size in the signature header: the probe reads them all the same."""
+    sample = rpm_samples / "libhello-1.0.1-1.x86_64-rpmv6.rpm"
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / sample.name).write_bytes(sample.read_bytes())
+    server = nginx(tmp_path / "www")
+    got = probe(Http(timeout=5, retries=0), server.url + sample.name, start=256)
+    assert got is not None
+    assert got.headers.rpm_format == 6
+    assert got.headers.total_size == sample.stat().st_size
+    assert got.prefix == sample.read_bytes()[: len(got.prefix)]
+    entry = got.headers.file("./usr/local/lib64/libhello.so")
+    assert entry is not None
+    assert entry.algo == 8
