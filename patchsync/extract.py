@@ -12,13 +12,15 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import PatchsyncError, TarballError
+from .errors import PatchsyncError, RpmError, TarballError
 from .model import PatchSet, SignatureInfo, SourceInfo
 from .patches.tarball import read_tarball
-from .rpm.header import member_key
+from .rpm.header import RpmFileEntry, member_key, read_headers
 from .rpm.payload import read_members
 
 if TYPE_CHECKING:
@@ -95,13 +97,18 @@ def write_patchset(patchset: PatchSet, output: Path) -> None:
     existing ``output`` must be an empty folder: patchsync does not delete
     what it did not write.
     """
+    if patchset.series_conf is not None and patchset.top == SERIES_CONF:
+        raise TarballError(f"top folder named {SERIES_CONF} clashes with series.conf", where=output)
+    _write_atomically(output, lambda root: _write_tree(root, patchset))
+
+
+def _write_atomically(output: Path, fill: Callable[[Path], None]) -> None:
+    """Create the folder ``output`` with what ``fill`` writes into it, whole or not at all."""
     output = Path(os.path.abspath(output))
     if (output.exists() or output.is_symlink()) and (
         not output.is_dir() or output.is_symlink() or any(output.iterdir())
     ):
         raise PatchsyncError("exists and is not an empty folder; refusing to overwrite it", where=output)
-    if patchset.series_conf is not None and patchset.top == SERIES_CONF:
-        raise TarballError(f"top folder named {SERIES_CONF} clashes with series.conf", where=output)
     # Parents we create are removed again on failure: nothing is left behind.
     created = [p for p in reversed(output.parents) if not p.exists()]
     try:
@@ -111,7 +118,7 @@ def write_patchset(patchset: PatchSet, output: Path) -> None:
         except OSError as exc:
             raise PatchsyncError(f"cannot create the output folder: {exc.strerror}", where=output) from None
         try:
-            _write_tree(tmp, patchset)
+            fill(tmp)
             tmp.chmod(0o755)
             with contextlib.suppress(FileNotFoundError):
                 output.rmdir()
@@ -126,6 +133,108 @@ def write_patchset(patchset: PatchSet, output: Path) -> None:
             with contextlib.suppress(OSError):
                 parent.rmdir()
         raise
+
+
+@dataclasses.dataclass(frozen=True)
+class PackageListing:
+    """Every file an RPM package's header lists, for ``extract --list``."""
+
+    nevr: str
+    rpm_format: int
+    files: tuple[RpmFileEntry, ...]
+
+
+def list_package(path: Path, *, keyring: Keyring | None = None) -> PackageListing:
+    """The files of the package at ``path`` as its (digest-checked, and with ``keyring`` signed) header lists them.
+
+    Only the headers are read: the listing is what rpm -qpl --dump shows.
+    """
+    headers = _headers_of(path)
+    if keyring is not None:
+        from .rpm.signature import verify_header
+
+        verify_header(headers, keyring)
+    return PackageListing(nevr=headers.nevr, rpm_format=headers.rpm_format, files=headers.files)
+
+
+def _headers_of(path: Path) -> PackageHeaders:
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise RpmError(f"cannot read: {exc.strerror}", where=path) from None
+    with fh:
+        return read_headers(fh, str(path))[0]
+
+
+def file_type(entry: RpmFileEntry) -> str:
+    """``file``, ``dir``, ``symlink``, ``char``, ``block``, ``fifo`` or ``socket`` (from RPMTAG_FILEMODES).
+
+    >>> file_type(RpmFileEntry("a", 0, "", 8, mode=0o40755)), file_type(RpmFileEntry("b", 1, "ab", 8))
+    ('dir', 'file')
+    """
+    kinds = (
+        (stat.S_ISDIR, "dir"),
+        (stat.S_ISLNK, "symlink"),
+        (stat.S_ISCHR, "char"),
+        (stat.S_ISBLK, "block"),
+        (stat.S_ISFIFO, "fifo"),
+        (stat.S_ISSOCK, "socket"),
+    )
+    for test, name in kinds:
+        if entry.mode and test(entry.mode):
+            return name
+    return "file"
+
+
+def extract_member(
+    path: Path, member: str, output: Path, *, verify_payload: bool = False, keyring: Keyring | None = None
+) -> Path:
+    """Write one member of the package to ``output/<its path>``, byte for byte, atomically; its new path.
+
+    A regular file is verified against its header digest; a directory is
+    created and a symlink made with the header's target (the header, whose
+    digest was checked, is what rpm itself uses); devices, fifos and sockets
+    are refused.  ``output`` is created as :func:`write_patchset` does.
+    """
+
+    def check(headers: PackageHeaders) -> None:
+        from .rpm.signature import verify_header
+
+        assert keyring is not None
+        verify_header(headers, keyring)
+
+    headers = _headers_of(path)
+    entry = headers.file(member)
+    if entry is None:
+        raise RpmError(f"no {member} in {headers.nevr}", where=path)
+    key = member_key(entry.name)
+    parts = key.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise RpmError(f"refusing to write {entry.name!r}: not a plain relative path", where=path)
+    kind = file_type(entry)
+    data = b""
+    if kind == "file":
+        _h, found = read_members(
+            path, [key], verify_payload=verify_payload, check_headers=check if keyring is not None else None
+        )
+        data = found[key]
+    elif kind not in ("dir", "symlink"):
+        raise RpmError(f"{entry.name} is a {kind}; patchsync writes files, folders and symlinks only", where=path)
+    elif keyring is not None:
+        check(headers)
+
+    def fill(root: Path) -> None:
+        dest = root.joinpath(*parts)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "dir":
+            dest.mkdir()
+        elif kind == "symlink":
+            dest.symlink_to(entry.linkto)
+        else:
+            dest.write_bytes(data)
+
+    _write_atomically(output, fill)
+    return Path(os.path.abspath(output)).joinpath(*parts)
 
 
 def _make_temp_dir(output: Path) -> Path:
