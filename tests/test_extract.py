@@ -324,7 +324,7 @@ HOSTILE = {
         "'patches.suse/b' is outside the top folder 'patches.xen'",
     ),
     "no-folder": (lambda: _tar(_file("loose-patch")), "file 'loose-patch' is not inside a top folder"),
-    "oversize": (_oversize, "member 'patches.xen/huge' has 2147483648 bytes, over the 67108864 limit"),
+    "oversize": (_oversize, "member 'patches.xen/huge' has 2147483648 bytes, over the 33554432 limit"),
     "not-a-tarball": (lambda: b"BZh9" + b"\0" * 100, "not a readable tarball"),
     "empty": (_tar, "the tarball has no files"),
 }

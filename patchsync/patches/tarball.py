@@ -17,13 +17,45 @@ from ..errors import TarballError
 from ..names import control_problem, path_problem
 
 #: Largest single patch accepted; SUSE's largest (xen3-auto-*) are a few MB.
-MAX_MEMBER = 64 * 1024 * 1024
-#: Largest total of all patches accepted.
-MAX_TOTAL = 512 * 1024 * 1024
+MAX_MEMBER = 32 * 1024 * 1024
+#: Largest total of all patches accepted (all of patches.xen is ~10 MB);
+#: with the interpreter it keeps a whole read under 200 MB of memory.
+MAX_TOTAL = 64 * 1024 * 1024
 #: Most members accepted; patches.xen has a few hundred.
 MAX_MEMBERS = 100_000
+#: Largest pax extended header or GNU long name/link accepted.  tarfile
+#: reads such a header whole, before it yields the member it describes,
+#: so its declared size is checked here first (a 10 KB tarball can declare
+#: gigabytes); real ones hold a path, a few times 4 KB at most.
+MAX_EXTENDED = 64 * 1024
+#: All extended headers of one tarball together, each counted at least one
+#: block: bounds the work a chain of small ones can cause.
+MAX_EXTENDED_TOTAL = 16 * 1024 * 1024
 
-_CORRUPT = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError)
+_CORRUPT = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError, RecursionError)
+_EXTENDED_TYPES = frozenset(
+    {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK}
+)
+
+
+_BLOCK = tarfile.BLOCKSIZE
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo that checks an extended header's declared size before tarfile reads it."""
+
+    def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENDED_TYPES:
+            if self.size > MAX_EXTENDED:
+                raise TarballError(
+                    f"extended header (type {self.type!r}) declares {self.size} bytes, over the {MAX_EXTENDED} limit"
+                )
+            used = getattr(archive, "_patchsync_extended", 0) + max(self.size, _BLOCK) + _BLOCK
+            if used > MAX_EXTENDED_TOTAL:
+                raise TarballError(f"extended headers total over the {MAX_EXTENDED_TOTAL} bytes limit")
+            archive._patchsync_extended = used  # type: ignore[attr-defined]
+        member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]
+        return member
 
 
 def _clean_path(name: str, *, where: str) -> tuple[str, ...]:
@@ -61,7 +93,10 @@ def read_tarball(
     bz2, xz and gzip tarballs are recognised by content.
     """
     try:
-        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")  # noqa: SIM115 - closed by the with below
+        # Closed by the with below.
+        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:*", tarinfo=_BoundedTarInfo)  # noqa: SIM115
+    except TarballError as exc:
+        raise TarballError(exc.message, where=where) from None
     except _CORRUPT as exc:
         raise TarballError(f"not a readable tarball: {exc}", where=where) from None
     top: str | None = None
@@ -109,7 +144,9 @@ def read_tarball(
                 if len(content) != member.size:
                     raise TarballError(f"member {member.name!r} is truncated", where=where)
                 files["/".join(parts)] = content
-    except TarballError:
+    except TarballError as exc:
+        if exc.where is None:
+            raise TarballError(exc.message, where=where) from None
         raise
     except _CORRUPT as exc:
         raise TarballError(f"corrupt tarball: {exc}", where=where) from None
