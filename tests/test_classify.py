@@ -6,6 +6,7 @@ import pytest
 
 from patchsync.patches import classify as classify_mod
 from patchsync.patches.classify import classify, header_ids
+from patchsync.patches.interdiff import interdiff, render
 
 HEADER = b"From: Jan Beulich <jbeulich@novell.com>\nSubject: xen: fix it\nPatch-mainline: n/a\n\nWhy.\n\n"
 
@@ -99,7 +100,6 @@ MODIFIED = {
     "removed-line-changed": BASE.replace(b"-old line", b"-old  line"),
     "line-added": BASE.replace(b"+added\n", b"+added\n+more\n").replace(b"@@ -1,3 +1,4 @@", b"@@ -1,3 +1,5 @@"),
     "line-ending": BASE.replace(b"+new line\n", b"+new line\r\n"),
-    "change-order": BASE.replace(b"-old line\n+new line\n", b"+new line\n-old line\n"),
     "other-file": BASE.replace(b"drivers/xen/b.c", b"drivers/xen/c.c"),
     "file-dropped": BASE[: BASE.index(b"--- a/drivers/xen/b.c")],
     "file-added": BASE + b"--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-x\n+y\n",
@@ -153,3 +153,97 @@ def test_header_ids() -> None:
     data = b"From: x\nGit-commit: 0123456789ABCDEF0123456789abcdef01234567\nSubject:  [PATCH] fix \n\n"
     assert header_ids(data) == (b"0123456789abcdef0123456789abcdef01234567", b"[PATCH] fix")
     assert header_ids(b"no tags\n") == (None, None)
+
+
+# ------------------------------------------ one judgement with the interdiff
+#
+# Synthetic pairs with the alignment effects seen in SUSE's history (the
+# real patches stay outside the repository): a pair is "modified" exactly
+# when the relocating interdiff shows something.
+
+FILE_HDR = b"--- a/f.c\n+++ b/f.c\n"
+SEMANTIC_REFRESHES = {
+    # diff kept the first "x" in one version, the second in the other: [-y, -x] vs [-x, -y].
+    "lined-up-differently": (
+        FILE_HDR + b"@@ -1,4 +1,2 @@\n x\n-y\n-x\n z\n",
+        FILE_HDR + b"@@ -1,4 +1,2 @@\n-x\n-y\n x\n z\n",
+    ),
+    # The same replacement written added-first: the file ends up the same.
+    "change-order": (BASE, BASE.replace(b"-old line\n+new line\n", b"+new line\n-old line\n")),
+    # Lined up differently and moved with the tree (a newer tree has 30 more lines in front).
+    "moved-and-lined-up-differently": (
+        FILE_HDR + b"@@ -10,6 +10,4 @@\n c1\n c2\n x\n-y\n-x\n z\n",
+        FILE_HDR + b"@@ -40,6 +40,4 @@\n c1\n c2\n-x\n-y\n x\n z\n",
+    ),
+}
+FAST_REFRESHES = {
+    # The same added line after the first or the second of two equal lines: equal line lists.
+    "duplicate-line-placed-differently": (
+        FILE_HDR + b"@@ -1,3 +1,4 @@\n a\n b\n+b\n c\n",
+        FILE_HDR + b"@@ -1,3 +1,4 @@\n a\n+b\n b\n c\n",
+    ),
+    # quilt writes a new file's old side as "a/dev/null", git as "/dev/null".
+    "quilt-dev-null": (
+        b"--- /dev/null\t1970-01-01 00:00:00.000000000 +0000\n+++ b/new.h\t2010-01-04\n@@ -0,0 +1,2 @@\n+a\n+b\n",
+        b"--- a/dev/null\n+++ b/new.h\n@@ -0,0 +1,2 @@\n+a\n+b\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEMANTIC_REFRESHES))
+def test_equal_effect_with_other_line_lists_is_refreshed(name: str) -> None:
+    old, new = SEMANTIC_REFRESHES[name]
+    result = classify(old, new)
+    assert result.status == "refreshed"
+    assert result.old is not None
+    assert result.new is not None
+    assert classify_mod.refresh_key(result.old) != classify_mod.refresh_key(result.new), "not the fast path"
+    assert interdiff(result.old, result.new) == []
+
+
+@pytest.mark.parametrize("name", sorted(FAST_REFRESHES))
+def test_equal_line_lists_are_refreshed_and_show_no_interdiff(name: str) -> None:
+    old, new = FAST_REFRESHES[name]
+    result = classify(old, new)
+    assert result.status == "refreshed"
+    assert result.old is not None
+    assert result.new is not None
+    assert classify_mod.refresh_key(result.old) == classify_mod.refresh_key(result.new), "the fast path"
+    assert interdiff(result.old, result.new) == []
+
+
+def test_fast_path_does_not_compute_the_interdiff(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*_a: object, **_k: object) -> None:
+        raise AssertionError("equal line lists reached the interdiff")
+
+    monkeypatch.setattr(classify_mod, "interdiff", explode)
+    for old, new in FAST_REFRESHES.values():
+        assert classify(old, new).status == "refreshed"
+    assert classify(BASE, REFRESHED["line-numbers"]).status == "refreshed"
+
+
+def test_a_real_change_among_reordered_lines_is_modified_and_shown() -> None:
+    old, new = SEMANTIC_REFRESHES["lined-up-differently"]
+    result = classify(old, new.replace(b" z\n", b"+w\n z\n").replace(b"+1,2", b"+1,3"))
+    assert result.status == "modified"
+    assert result.old is not None
+    assert result.new is not None
+    assert render(interdiff(result.old, result.new)) == b"--- a/f.c\n+++ b/f.c\n@@ -1,2 +1,3 @@\n x\n+w\n z\n"
+
+
+ALL_PAIRS = {
+    **{f"refreshed-{k}": (BASE, v) for k, v in REFRESHED.items()},
+    **{f"modified-{k}": (BASE, v) for k, v in MODIFIED.items()},
+    **SEMANTIC_REFRESHES,
+    **FAST_REFRESHES,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALL_PAIRS))
+def test_modified_exactly_when_the_interdiff_shows_something(name: str) -> None:
+    """The rule a maintainer sees: never an empty interdiff under M, never one under F."""
+    old, new = ALL_PAIRS[name]
+    result = classify(old, new)
+    assert result.old is not None
+    assert result.new is not None
+    assert (result.status == "modified") == bool(interdiff(result.old, result.new)), result.status

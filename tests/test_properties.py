@@ -73,13 +73,9 @@ def test_rediffing_with_other_context_or_shifted_lines_is_refreshed(
         assert result.status == "metadata"
     else:
         assert result.status == "refreshed", (old, new)
-    if result.status == "refreshed" and min(ctx1, ctx2) >= 2 and _changes(edits):
-        # What the new version changes compared with the old one: nothing.
-        # With a single line of context, a hunk at the top of the file and
-        # its shifted twin can share fewer pre-image lines than interdiff
-        # needs to anchor one on the other; it then shows the two patch
-        # sections instead (still correct, only noisier), so those are
-        # left out of this claim.
+    if result.status == "refreshed" and _changes(edits):
+        # What the new version changes compared with the old one: nothing,
+        # whatever the context (classification and interdiff are one judgement).
         assert result.old is not None
         assert result.new is not None
         assert interdiff(result.old, result.new) == []
@@ -108,7 +104,11 @@ def test_changing_one_character_of_one_added_line_is_modified(
         replacement = b"#" if replacement != b"#" else b"%"
     lines[i] = b"+" + content[:pos] + replacement + content[pos + 1 :]
     new = b"\n".join(lines)
-    assert classify(old, new).status == "modified"
+    result = classify(old, new)
+    assert result.status == "modified"
+    assert result.old is not None
+    assert result.new is not None
+    assert interdiff(result.old, result.new), "a modified pair always shows its change"
 
 
 #: Line fragments that steer a random patch into every branch of the parser.

@@ -9,13 +9,22 @@ in tests/test_classify.py):
 * ``metadata``: everything after the header is identical; the header (From,
   Subject, References, the description, a ``---`` separator, a diffstat)
   differs.
-* ``refreshed``: the same files (compared as ``-p1`` sees them) and, per
-  file, the same ordered removed and added lines.  Line numbers, context,
-  hunk boundaries, path prefixes, timestamps, ``Index:``/``====``/``diff``/
-  ``index`` lines, the order of the files and a trailing ``-- `` signature
-  may differ, and so may the header.
-* ``modified``: anything else, including a patch that cannot be parsed
-  (with a warning: its bytes differ, which is all that is known).
+* ``refreshed``: the change is the same, only re-diffed.  Fast path: the
+  same files (compared as ``-p1`` sees them, quilt's ``a/dev/null`` as
+  ``/dev/null``) and, per file, the same ordered removed and added lines;
+  line numbers, context, hunk boundaries, path prefixes, timestamps,
+  ``Index:``/``====``/``diff``/``index`` lines, the order of the files and
+  a trailing ``-- `` signature may differ, and so may the header.  Where
+  the line lists differ (diff lined identical lines up differently, a hunk
+  moved with the tree and was cut otherwise), the semantic comparison
+  decides: the relocating interdiff (:mod:`patchsync.patches.interdiff`)
+  is empty.
+* ``modified``: the interdiff is not empty, so ``check -v`` always shows
+  what changed under an ``M``; also a patch that cannot be parsed (with a
+  warning: its bytes differ, which is all that is known).
+
+Classification and interdiff are one judgement: a pair is ``modified``
+exactly when its interdiff shows something.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import PatchError
+from .interdiff import file_ident, interdiff
 from .parse import CONTEXT, ParsedPatch, parse_patch
 
 Level = Literal["unchanged", "metadata", "refreshed", "modified"]
@@ -55,18 +65,7 @@ def refresh_key(parsed: ParsedPatch) -> Hashable:
     """
     per_file: dict[tuple[object, ...], list[tuple[str, bytes]]] = {}
     for f in parsed.files:
-        binary = b"" if f.binary is None or f.binary.startswith(b"Binary files ") else f.binary
-        ident = (
-            f.old_name or "",
-            f.new_name or "",
-            f.is_new,
-            f.is_deleted,
-            f.old_mode or "",
-            f.new_mode or "",
-            f.is_binary,
-            binary,
-        )
-        changes = per_file.setdefault(ident, [])
+        changes = per_file.setdefault(file_ident(f), [])
         for hunk in f.hunks:
             changes.extend(hunk.changes())
     return tuple(sorted((ident, tuple(changes)) for ident, changes in per_file.items()))
@@ -92,7 +91,8 @@ def level(old: ParsedPatch, new: ParsedPatch) -> Level:
         return "metadata"
     if refresh_key(old) == refresh_key(new):
         return "refreshed"
-    return "modified"
+    # The line lists differ: whether the change is real is what the interdiff shows.
+    return "modified" if interdiff(old, new) else "refreshed"
 
 
 def header_ids(parsed: ParsedPatch | bytes) -> tuple[bytes | None, bytes | None]:

@@ -16,6 +16,12 @@ finds an offset), so a refreshed hunk shows no difference at all.
 Where no consistent original exists (the pre-images disagree on a line,
 hunks overlap, binary content changed), that file falls back to a unified
 diff of its two file-diff sections, marked as such.
+
+It is the one judgement of whether a change is real
+(:mod:`patchsync.patches.classify`): a file whose two versions carry the
+same ordered removed and added lines (:func:`file_key`) is a refresh and
+shows nothing, and a pair is ``modified`` exactly when its interdiff is
+not empty.
 """
 
 from __future__ import annotations
@@ -45,6 +51,46 @@ class FileInterdiff:
     name: str
     kind: Kind
     text: bytes
+
+
+#: What a "--- a/dev/null" line (quilt's spelling of a new file) reads as once -p1 stripped it.
+_DEV_NULL = "dev/null"
+
+
+def file_ident(f: FileDiff) -> tuple[object, ...]:
+    r"""What must be equal for two versions of a file diff to do the same thing, apart from its lines.
+
+    Names as ``-p1`` sees them, new/deleted, modes, binary payload; quilt's
+    ``--- a/dev/null`` counts as ``/dev/null``.
+
+    >>> from patchsync.patches.parse import parse_patch
+    >>> one = parse_patch(b"--- /dev/null\n+++ b/x\n@@ -0,0 +1 @@\n+x\n").files[0]
+    >>> two = parse_patch(b"--- a/dev/null\n+++ b/x\n@@ -0,0 +1 @@\n+x\n").files[0]
+    >>> file_ident(one) == file_ident(two)
+    True
+    """
+    old_name, new_name, is_new, is_deleted = f.old_name, f.new_name, f.is_new, f.is_deleted
+    if old_name == _DEV_NULL and all(h.old_len == 0 for h in f.hunks):
+        old_name, is_new = None, True
+    if new_name == _DEV_NULL and all(h.new_len == 0 for h in f.hunks):
+        new_name, is_deleted = None, True
+    binary = b"" if f.binary is None or f.binary.startswith(b"Binary files ") else f.binary
+    return (
+        old_name or "",
+        new_name or "",
+        is_new,
+        is_deleted,
+        f.old_mode or "",
+        f.new_mode or "",
+        f.is_binary,
+        binary,
+    )
+
+
+def file_key(files: Sequence[FileDiff]) -> tuple[object, ...]:
+    """The identities and the ordered removed and added lines of one file's diffs: equal means refreshed."""
+    idents = tuple(sorted({file_ident(f) for f in files}, key=repr))
+    return idents, tuple(change for f in files for h in f.hunks for change in h.changes())
 
 
 def interdiff(old: ParsedPatch, new: ParsedPatch, *, context: int = CONTEXT_LINES) -> list[FileInterdiff]:
@@ -117,10 +163,13 @@ def _file(name: str, f1s: list[FileDiff] | None, f2s: list[FileDiff] | None, con
         return FileInterdiff(name, "reverted", _section(name, _hunks(f1s), reverse=True))
     assert f1s is not None
     assert f2s is not None
+    if file_key(f1s) == file_key(f2s):
+        # The same changes, refreshed (other line numbers, context or hunk boundaries).
+        return None
     bin1 = [f.binary for f in f1s]
     bin2 = [f.binary for f in f2s]
-    meta1 = [(f.old_name, f.new_name, f.is_new, f.is_deleted, f.old_mode, f.new_mode) for f in f1s]
-    meta2 = [(f.old_name, f.new_name, f.is_new, f.is_deleted, f.old_mode, f.new_mode) for f in f2s]
+    meta1 = [file_ident(f)[:6] for f in f1s]
+    meta2 = [file_ident(f)[:6] for f in f2s]
     if any(b is not None for b in bin1 + bin2) or meta1 != meta2:
         if bin1 == bin2 and meta1 == meta2:
             return None
