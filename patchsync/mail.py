@@ -2,8 +2,11 @@
 
 A report is stored in the state database first, then sent, then marked
 sent.  A mail that cannot be sent (server down, login refused) stays in
-the outbox and the next cycle retries it; a crash between sending and
-marking can at worst send one mail twice, never lose one.  Deduplication
+the outbox and the next cycle retries it.  Once the server has answered
+250 to DATA the mail is delivered, whatever QUIT brings.  The one window
+that cannot be closed is a run killed between that 250 and the outbox
+update (one small database write): the next cycle sends that one mail
+again.  It is never lost.  Deduplication
 happens when a report is queued (:meth:`patchsync.state.State.queue_mail`).
 """
 
@@ -88,19 +91,19 @@ def send(
             where=where,
         )
     context = ssl.create_default_context()
+    smtp: smtplib.SMTP | None = None
+    refused: dict[str, tuple[int, bytes]] | None = None
     try:
-        smtp: smtplib.SMTP
         if report.ssl:
             smtp = smtplib.SMTP_SSL(report.smtp_host, report.smtp_port, timeout=timeout, context=context)
         else:
             smtp = smtplib.SMTP(report.smtp_host, report.smtp_port, timeout=timeout)
-        with smtp:
-            if report.starttls:
-                smtp.starttls(context=context)
-            if report.username:
-                assert secret is not None
-                smtp.login(report.username, secret)
-            refused = smtp.sendmail(sender, to, _crlf(message))
+        if report.starttls:
+            smtp.starttls(context=context)
+        if report.username:
+            assert secret is not None
+            smtp.login(report.username, secret)
+        refused = smtp.sendmail(sender, to, _crlf(message))
     except smtplib.SMTPAuthenticationError as exc:
         raise MailError(f"login as {report.username!r} refused: {_smtp_text(exc)}", where=where) from None
     except smtplib.SMTPRecipientsRefused as exc:
@@ -109,6 +112,20 @@ def send(
         raise MailError(f"server said {exc.smtp_code} {_smtp_text(exc)}", where=where) from None
     except (smtplib.SMTPException, OSError) as exc:
         raise MailError(f"cannot send: {exc or type(exc).__name__}", where=where) from None
+    finally:
+        if smtp is not None and refused is None:
+            smtp.close()
+    # The server answered 250 to DATA: the mail is delivered (RFC 5321,
+    # 4.1.1.4), whatever QUIT then brings (a 421, a dropped connection).
+    # Counting that as a failure would resend the same report every cycle.
+    assert smtp is not None
+    assert refused is not None
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError) as exc:
+        log.info("%s: delivered; QUIT failed: %s", where, exc or type(exc).__name__)
+    finally:
+        smtp.close()
     if refused:
         # Some recipients got it: the mail counts as sent (resending would
         # duplicate it for the others), the rest is worth a warning.
