@@ -142,3 +142,15 @@ def test_rpm2cpio_agrees_on_the_binary_listing(binary: Path) -> None:
     rpm = require_tool("rpm")
     out = subprocess.run([rpm, "-qpl", str(binary)], check=True, capture_output=True, text=True).stdout
     assert "/data/sub/cccc" in out.split()
+
+
+def test_member_outside_the_output_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path, binary: Path) -> None:
+    """A hostile header naming ``/data/../abc`` writes nothing (the header digests made to match)."""
+    from tests import rpmtools
+
+    bad = tmp_path / "bad.rpm"
+    bad.write_bytes(rpmtools.patch_main_header(binary.read_bytes(), b"\0single\0", b"\0../abc\0"))
+    assert main(["extract", str(bad), "--member", "/data/../abc", "--output", str(tmp_path / "o")]) == 2
+    assert "not a plain relative path" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    assert not (tmp_path / "abc").exists()
