@@ -212,16 +212,19 @@ def extract_member(
     if any(p in ("", ".", "..") for p in parts):
         raise RpmError(f"refusing to write {entry.name!r}: not a plain relative path", where=path)
     kind = file_type(entry)
-    data = b""
-    if kind == "file":
-        _h, found = read_members(
-            path, [key], verify_payload=verify_payload, check_headers=check if keyring is not None else None
-        )
-        data = found[key]
-    elif kind not in ("dir", "symlink"):
+    if kind not in ("file", "dir", "symlink"):
         raise RpmError(f"{entry.name} is a {kind}; patchsync writes files, folders and symlinks only", where=path)
-    elif keyring is not None:
-        check(headers)
+    # A folder or symlink needs no payload byte, but --verify-payload still checks the payload.
+    wanted = [key] if kind == "file" else []
+    if wanted or verify_payload:
+        _h, found = read_members(
+            path, wanted, verify_payload=verify_payload, check_headers=check if keyring is not None else None
+        )
+    else:
+        found = {}
+        if keyring is not None:
+            check(headers)
+    data = found.get(key, b"")
 
     def fill(root: Path) -> None:
         dest = root.joinpath(*parts)

@@ -154,3 +154,22 @@ def test_member_outside_the_output_is_refused(capsys: pytest.CaptureFixture[str]
     assert "not a plain relative path" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
     assert not (tmp_path / "abc").exists()
+
+
+def test_member_folder_with_verify_payload_checks_the_payload(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, binary: Path
+) -> None:
+    """No payload byte is needed for a folder, but --verify-payload still means what it says."""
+    from tests import rpmtools
+
+    pkg = bytearray(binary.read_bytes())
+    pkg[-5] ^= 0x01  # inside the compressed payload
+    bad = tmp_path / "bad.rpm"
+    bad.write_bytes(bytes(pkg))
+    assert main(["extract", str(bad), "--member", "/data/sub", "--output", str(tmp_path / "o"), "-q"]) == 0
+    assert (
+        main(["extract", str(bad), "--member", "/data/sub", "--output", str(tmp_path / "p"), "--verify-payload"]) == 2
+    )
+    assert "payload digest mismatch" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+    assert rpmtools.payload_start(bytes(pkg)) < len(pkg) - 5
