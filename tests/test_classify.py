@@ -222,6 +222,17 @@ def test_fast_path_does_not_compute_the_interdiff(monkeypatch: pytest.MonkeyPatc
     assert classify(BASE, REFRESHED["line-numbers"]).status == "refreshed"
 
 
+def test_other_net_changes_are_modified_without_an_interdiff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file that ends up with other lines is modified; only equal net changes need the interdiff."""
+
+    def explode(*_a: object, **_k: object) -> None:
+        raise AssertionError("unequal net changes reached the interdiff")
+
+    monkeypatch.setattr(classify_mod, "interdiff", explode)
+    for name in ("added-line-changed", "removed-line-changed", "line-added", "file-added"):
+        assert classify(BASE, MODIFIED[name]).status == "modified", name
+
+
 def test_a_real_change_among_reordered_lines_is_modified_and_shown() -> None:
     old, new = SEMANTIC_REFRESHES["lined-up-differently"]
     result = classify(old, new.replace(b" z\n", b"+w\n z\n").replace(b"+1,2", b"+1,3"))

@@ -16,7 +16,8 @@ in tests/test_classify.py):
   ``Index:``/``====``/``diff``/``index`` lines, the order of the files and
   a trailing ``-- `` signature may differ, and so may the header.  Where
   the line lists differ (diff lined identical lines up differently, a hunk
-  moved with the tree and was cut otherwise), the semantic comparison
+  moved with the tree and was cut otherwise) but every file gains and
+  loses the same lines (:func:`net_changes`), the semantic comparison
   decides: the relocating interdiff (:mod:`patchsync.patches.interdiff`)
   is empty.
 * ``modified``: the interdiff is not empty, so ``check -v`` always shows
@@ -30,6 +31,7 @@ exactly when its interdiff shows something.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Literal
@@ -91,8 +93,26 @@ def level(old: ParsedPatch, new: ParsedPatch) -> Level:
         return "metadata"
     if refresh_key(old) == refresh_key(new):
         return "refreshed"
-    # The line lists differ: whether the change is real is what the interdiff shows.
+    if net_changes(old) != net_changes(new):
+        # The files end up with other lines: the interdiff cannot be empty.
+        return "modified"
+    # Lined up another way: whether the change is real is what the interdiff shows.
     return "modified" if interdiff(old, new) else "refreshed"
+
+
+def net_changes(parsed: ParsedPatch) -> Hashable:
+    """Per file, how often each line is added minus how often it is removed.
+
+    Two patches that leave a file with the same lines have equal net
+    changes, however diff lined them up; unequal ones leave different files.
+    """
+    per_file: dict[tuple[object, ...], Counter[bytes]] = {}
+    for f in parsed.files:
+        counts = per_file.setdefault(file_ident(f), Counter())
+        for hunk in f.hunks:
+            for tag, line in hunk.changes():
+                counts[line] += 1 if tag == "+" else -1
+    return frozenset((ident, frozenset(c for c in counts.items() if c[1])) for ident, counts in per_file.items())
 
 
 def header_ids(parsed: ParsedPatch | bytes) -> tuple[bytes | None, bytes | None]:
