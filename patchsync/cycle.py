@@ -14,7 +14,7 @@ half-written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from .config import Config, TargetConfig
 from .errors import PatchsyncError
 from .model import PatchSet, SourceInfo, TargetDrift
 from .report import mail as mailreport
-from .runs import Commit, Conflict, CycleResult, PatchLine, TargetRun, TargetStatus, utcnow
+from .runs import CycleResult, TargetRun, utcnow
 from .state import KEY_LAST_SEEN, KEY_LAST_SYNCED, State
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def _compare(patchset: PatchSet, target: TargetConfig, symbols: tuple[str, ...])
     return compare_target(patchset, target, symbols)
 
 
-def _sync(patchset: PatchSet, target: TargetConfig, drift: TargetDrift, config: Config, dry_run: bool) -> Any:
+def _sync(patchset: PatchSet, target: TargetConfig, drift: TargetDrift, config: Config, dry_run: bool) -> TargetRun:
     from .gitsync import sync_target
 
     # sync_target prunes backups beyond retain_backups in the same ref
@@ -208,9 +208,8 @@ def _one_target(config: Config, patchset: PatchSet, tconf: TargetConfig, *, sync
     try:
         drift = _compare(patchset, tconf, config.source.series_symbols)
         if not sync:
-            return _from_drift(drift, "in-sync" if drift.in_sync else "drift")
-        outcome = _sync(patchset, tconf, drift, config, dry_run)
-        return _from_sync(drift, outcome)
+            return TargetRun.compared(drift, "in-sync" if drift.in_sync else "drift")
+        return _sync(patchset, tconf, drift, config, dry_run)
     except PatchsyncError as exc:
         log.error("target %s: %s", tconf.name, exc)
         return TargetRun(name=tconf.name, mode=tconf.mode, status="error", ref=tconf.review_ref, error=str(exc))
@@ -225,64 +224,6 @@ def _one_target(config: Config, patchset: PatchSet, tconf: TargetConfig, *, sync
             ref=tconf.review_ref,
             error=f"internal error: {type(exc).__name__}: {exc}",
         )
-
-
-def _from_drift(drift: TargetDrift, status: TargetStatus) -> TargetRun:
-    return TargetRun(
-        name=drift.target,
-        mode=drift.mode,
-        status=status,
-        counts=drift.counts,
-        patches=tuple(PatchLine(p.name, p.status, p.previous_name) for p in drift.patches if p.status != "unchanged"),
-        order_changes=tuple(drift.order_changes),
-        warnings=tuple(drift.warnings),
-        head=drift.branch_commit,
-        interdiffs=_interdiffs(drift),
-    )
-
-
-def _interdiffs(drift: TargetDrift) -> dict[str, str]:
-    """The mail attachment text per changed patch.
-
-    An added patch has no interdiff: the patch itself is what changes, so
-    it is attached whole (decoded losslessly; the renderer restores bytes).
-    """
-    found: dict[str, str] = {}
-    for p in drift.patches:
-        if p.status == "unchanged":
-            continue
-        if p.interdiff:
-            found[p.name] = p.interdiff
-        elif p.status == "added" and p.new:
-            found[p.name] = p.new.decode("utf-8", "surrogateescape")
-    return found
-
-
-_SYNC_STATUSES: Mapping[str, TargetStatus] = {
-    "updated": "updated",
-    "up-to-date": "up-to-date",
-    "conflict": "conflict",
-    "error": "error",
-}
-
-
-def _from_sync(drift: TargetDrift, outcome: Any) -> TargetRun:
-    data: Mapping[str, Any] = outcome.to_json()
-    base = _from_drift(drift, _SYNC_STATUSES.get(str(data.get("status")), "error"))
-    return replace(
-        base,
-        detail=outcome,
-        ref=str(data.get("ref") or ""),
-        head=str(data.get("head") or ""),
-        commits=tuple(
-            Commit(str(c["sha"]), str(c["subject"]), tuple(c.get("patches", ()))) for c in data.get("commits", ())
-        ),
-        conflicts=tuple(
-            Conflict(c.get("patch"), c.get("commit"), tuple(c.get("files", ())), str(c.get("message", "")))
-            for c in data.get("conflicts", ())
-        ),
-        error=str(data.get("error") or ""),
-    )
 
 
 # -- the report ---------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Plain data passed between the source side, comparison, sync and reports.
 
 Kept free of I/O so every layer (and the JSON the CLI prints) shares one
-definition of what a KOTD source is.
+definition of what a KOTD source is, what a comparison found, and what a
+sync wrote or ran into (:class:`Commit`, :class:`Conflict`).
 """
 
 from __future__ import annotations
@@ -183,3 +184,36 @@ class TargetDrift:
         # A released branch's history is never rewritten, so its order is
         # information only; a development branch is reordered by sync.
         return not (self.mode == "development" and self.order_changes)
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A commit sync made on the review branch (JSON ``commits[]``).
+
+    ``patches`` names the patches the commit changes; empty for a commit
+    that was only replayed onto a new parent.
+    """
+
+    sha: str
+    subject: str
+    patches: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha": self.sha, "subject": self.subject, "patches": list(self.patches)}
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A patch or a replayed commit that did not apply (JSON ``conflicts[]``).
+
+    ``patch`` is ``None`` for a replayed commit, ``commit`` ``None`` for a
+    patch applied on top; ``message`` is what a maintainer needs to see.
+    """
+
+    patch: str | None
+    commit: str | None
+    files: tuple[str, ...] = ()
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"patch": self.patch, "commit": self.commit, "files": list(self.files), "message": self.message}

@@ -1,9 +1,11 @@
-"""What one cycle did: plain data shared by the cycle, history, status and mail.
+"""What one cycle did: the one result that history, output, mail and exit status render.
 
-Kept free of I/O (like :mod:`patchsync.model`) so the mail renderer and the
-history commands depend on data, not on the machinery that produced it.
-Everything here round-trips through JSON, because the run history in the
-state database stores it that way.
+``sync_target`` returns a :class:`TargetRun`, the cycle collects them in a
+:class:`CycleResult`, and every consumer (the history, ``sync``'s text and
+JSON, the mail, the exit status) reads that same object.  Kept free of I/O
+(like :mod:`patchsync.model`) so the renderers depend on data, not on the
+machinery that produced it.  What the history keeps round-trips through
+JSON, because the state database stores it that way.
 """
 
 from __future__ import annotations
@@ -14,7 +16,19 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from .errors import EXIT_DRIFT, EXIT_ERROR, EXIT_OK
-from .model import SourceInfo
+from .model import Commit, Conflict, SourceInfo, TargetDrift
+
+__all__ = [
+    "NOTEWORTHY",
+    "Commit",
+    "Conflict",
+    "CycleResult",
+    "PatchLine",
+    "TargetRun",
+    "TargetStatus",
+    "source_from_json",
+    "utcnow",
+]
 
 #: A target's outcome in one cycle: ``in-sync``/``drift`` when the cycle only
 #: compared (``check``), the sync statuses of issue 4 otherwise.
@@ -45,37 +59,16 @@ class PatchLine:
 
 
 @dataclass(frozen=True)
-class Commit:
-    """A commit sync made (on the review branch)."""
-
-    sha: str
-    subject: str
-    patches: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {"sha": self.sha, "subject": self.subject, "patches": list(self.patches)}
-
-
-@dataclass(frozen=True)
-class Conflict:
-    """A patch or replayed commit that did not apply, with git's message."""
-
-    patch: str | None
-    commit: str | None
-    files: tuple[str, ...] = ()
-    message: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"patch": self.patch, "commit": self.commit, "files": list(self.files), "message": self.message}
-
-
-@dataclass(frozen=True)
 class TargetRun:
     """One target in one cycle.
 
-    ``head`` is the review branch head after a sync, or the compared branch
-    commit when the cycle only checked.  ``interdiffs`` (patch name ->
-    interdiff text) feed the mail's attachments and are not kept in history.
+    ``head`` is the review branch head after a sync (what it would be on a
+    dry run), the compared branch commit when the cycle only checked, and
+    empty on a conflict or when the target failed before its branch was
+    read.  ``applied``, ``branch_updated``, ``backup`` and ``pushed`` are
+    what sync did beyond the review branch (``sync`` output only), and
+    ``interdiffs`` (patch name -> interdiff text) feed the mail's
+    attachments: none of them is kept in history.
     """
 
     name: str
@@ -90,10 +83,31 @@ class TargetRun:
     commits: tuple[Commit, ...] = ()
     conflicts: tuple[Conflict, ...] = ()
     error: str = ""
+    #: patch name -> how it applied where that was not exact (``fuzz1``, ``replay``, ...).
+    applied: Mapping[str, str] = field(default_factory=dict)
+    branch_updated: bool = False
+    #: The ref keeping a moved development branch's old head.
+    backup: str | None = None
+    pushed: bool = False
     interdiffs: Mapping[str, str] = field(default_factory=dict, compare=False)
-    #: The step's own result (``gitsync.SyncResult`` after a sync), for
-    #: commands that print it in their own format; not kept in history.
-    detail: Any = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def compared(cls, drift: TargetDrift, status: TargetStatus, *, ref: str = "") -> TargetRun:
+        """A target as the comparison left it: counts, changed patches, order, warnings, interdiffs."""
+        return cls(
+            name=drift.target,
+            mode=drift.mode,
+            status=status,
+            counts=drift.counts,
+            patches=tuple(
+                PatchLine(p.name, p.status, p.previous_name) for p in drift.patches if p.status != "unchanged"
+            ),
+            order_changes=tuple(drift.order_changes),
+            warnings=tuple(drift.warnings),
+            ref=ref,
+            head=drift.branch_commit,
+            interdiffs=_interdiffs(drift),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -187,6 +201,23 @@ class CycleResult:
             "error": self.error or None,
             "mail": self.mail,
         }
+
+
+def _interdiffs(drift: TargetDrift) -> dict[str, str]:
+    """The mail attachment text per changed patch.
+
+    An added patch has no interdiff: the patch itself is what changes, so
+    it is attached whole (decoded losslessly; the renderer restores bytes).
+    """
+    found: dict[str, str] = {}
+    for p in drift.patches:
+        if p.status == "unchanged":
+            continue
+        if p.interdiff:
+            found[p.name] = p.interdiff
+        elif p.status == "added" and p.new:
+            found[p.name] = p.new.decode("utf-8", "surrogateescape")
+    return found
 
 
 def source_from_json(data: Mapping[str, Any] | None) -> SourceInfo | None:

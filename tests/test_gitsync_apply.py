@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from patchsync.gitsync.apply import ApplyError, FileState, apply_file, apply_hunks
 from patchsync.gitsync.objects import ObjectStore
-from patchsync.gitsync.treeapply import Conflict, apply_patch
+from patchsync.gitsync.treeapply import ConflictError, apply_patch
 from patchsync.patches.parse import parse_patch
 
 from .gittarget import git, make_patch, source_lines
@@ -128,10 +128,10 @@ def test_tree_level_git_patch_with_index_mode_and_rename(tmp_path: Path) -> None
             trees.read_file(store, merged.tree, b"src/x.c")
             == _edit(NEW, {8: "eight changed\n", 12: "twelve changed\n"}).encode()
         )
-        with pytest.raises(Conflict) as info:
+        with pytest.raises(ConflictError) as info:
             apply_patch(store, expected, patch, name="git.diff", scratch=tmp_path)
-        assert info.value.patch == "git.diff"
-        assert "new.c" in info.value.files
+        assert info.value.conflict.patch == "git.diff"
+        assert "new.c" in info.value.conflict.files
     # Nothing was written to the repository's objects.
     assert subprocess.run(["git", "-C", str(repo), "fsck", "--no-dangling"], check=False).returncode == 0
 

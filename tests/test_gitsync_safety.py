@@ -62,7 +62,7 @@ def test_patch_that_does_not_apply_is_a_conflict(tmp_path: Path, mode: str) -> N
     assert result.to_json()["conflicts"] == [
         {"patch": "xen3-p09.diff", "commit": None, "files": ["src/g.c"], "message": conflict.message}
     ]
-    assert result.commits == []
+    assert result.commits == ()
     _assert_nothing_written(sc, refs_before, objects_before)
 
 

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from ..errors import EXIT_ERROR, ConfigError, PatchsyncError
+from ..errors import ConfigError, PatchsyncError
 from . import check
 from ._common import load_config, print_json
 
@@ -34,8 +34,7 @@ def trigger_name() -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..cycle import run_cycle
-    from ..gitsync import ERROR, SyncResult
-    from ..report.sync import exit_code, render_json, render_text
+    from ..report.sync import render_json, render_text
 
     config = load_config(args)
     if not args.target and not config.targets:
@@ -55,16 +54,10 @@ def run(args: argparse.Namespace) -> int:
         # The cycle failed before any target (the fetch); it is recorded
         # and mailed, and the one line a user sees is the cause.
         raise PatchsyncError(result.error)
-    results = [
-        t.detail
-        if isinstance(t.detail, SyncResult)
-        else SyncResult(t.name, t.mode, ERROR, ref=t.ref, error=t.error, dry_run=args.dry_run)
-        for t in result.targets
-    ]
     if args.json:
-        print_json(render_json(result.source, results, dry_run=args.dry_run))
+        print_json(render_json(result))
     else:
-        sys.stdout.write(render_text(result.source, results, dry_run=args.dry_run))
+        sys.stdout.write(render_text(result))
     if result.mail == "queued":
         print("patchsync: the report stays in the outbox (SMTP failed); the next cycle retries it", file=sys.stderr)
-    return max(exit_code(results), EXIT_ERROR if result.error else 0)
+    return result.exit_code

@@ -1,4 +1,4 @@
-"""What both sync modes share: the target, the object store, the new commits."""
+"""What both sync modes share: the target, the object store, the patch files."""
 
 from __future__ import annotations
 
@@ -15,18 +15,6 @@ from .objects import MODE_BLOB, ObjectStore, TreeEntry
 
 #: The file quilt and SUSE keep the patch order in, next to the patches.
 SERIES_FILE = "series"
-
-
-@dataclass(frozen=True)
-class NewCommit:
-    """One commit of the result (JSON ``commits[]``)."""
-
-    sha: str
-    subject: str
-    patches: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, object]:
-        return {"sha": self.sha, "subject": self.subject, "patches": list(self.patches)}
 
 
 @dataclass

@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import GitError
-from ..model import PatchDelta
+from ..model import Commit, PatchDelta
 from . import message, trees
-from .context import SERIES_FILE, Context, NewCommit, edit_series
+from .context import SERIES_FILE, Context, edit_series
 from .objects import TreeEntry, run_git
-from .treeapply import Conflict, apply_patch, replay
+from .treeapply import ConflictError, apply_patch, replay
 
 #: Statuses whose patch a development sync rewrites in its commit.
 _REWRITE = frozenset({"metadata", "refreshed", "modified", "renamed", "removed"})
@@ -136,8 +136,8 @@ def read_range(ctx: Context, base: str, branch_commit: str) -> Range:
     return Range(base_sha, tuple(commits), patches_of)
 
 
-def plan(ctx: Context, rng: Range, deltas: Sequence[PatchDelta]) -> tuple[str, list[NewCommit]]:
-    """The new head and the commits that differ from the old history; raises Conflict."""
+def plan(ctx: Context, rng: Range, deltas: Sequence[PatchDelta]) -> tuple[str, list[Commit]]:
+    """The new head and the commits that differ from the old history; raises ConflictError."""
     by_tree_name = {(d.previous_name or d.name): d for d in deltas if d.status in _REWRITE}
     added = [d for d in deltas if d.status == "added"]
     carried = {name for names in rng.patches_of.values() for name in names}
@@ -155,7 +155,7 @@ def plan(ctx: Context, rng: Range, deltas: Sequence[PatchDelta]) -> tuple[str, l
     store = ctx.store
     head = rng.base
     tree = store.commit(rng.base).tree
-    out: list[NewCommit] = []
+    out: list[Commit] = []
     for item in items:
         if item.added is not None:
             head, tree = _add(ctx, head, tree, item.added, out)
@@ -187,7 +187,7 @@ def plan(ctx: Context, rng: Range, deltas: Sequence[PatchDelta]) -> tuple[str, l
             new_tree, [head], author=commit.author, committer=committer, message=msg, extra=commit.extra
         )
         subject = msg.split(b"\n", 1)[0].decode("utf-8", "replace")
-        out.append(NewCommit(sha, subject, tuple(d.name for d in rewrite)))
+        out.append(Commit(sha, subject, tuple(d.name for d in rewrite)))
         head, tree = sha, new_tree
     return head, out
 
@@ -303,7 +303,7 @@ def _series(
     return trees.edit(ctx.store, tree, {path: TreeEntry(new.mode, ctx.store.write_blob(content))})
 
 
-def _add(ctx: Context, head: str, tree: str, delta: PatchDelta, out: list[NewCommit]) -> tuple[str, str]:
+def _add(ctx: Context, head: str, tree: str, delta: PatchDelta, out: list[Commit]) -> tuple[str, str]:
     assert delta.new is not None
     applied = apply_patch(ctx.store, tree, delta.new, name=delta.name, scratch=ctx.scratch)
     ctx.note(delta.name, applied.method)
@@ -316,8 +316,8 @@ def _add(ctx: Context, head: str, tree: str, delta: PatchDelta, out: list[NewCom
     )
     msg = message.new_message(subject, body, ctx.target, ctx.source, ctx.ids)
     sha = ctx.store.write_commit(new_tree, [head], author=ctx.ids.author, committer=ctx.ids.committer, message=msg)
-    out.append(NewCommit(sha, subject, (delta.name,)))
+    out.append(Commit(sha, subject, (delta.name,)))
     return sha, new_tree
 
 
-__all__ = ["Conflict", "Range", "plan", "read_range"]
+__all__ = ["ConflictError", "Range", "plan", "read_range"]

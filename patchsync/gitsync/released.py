@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..model import PatchDelta
+from ..model import Commit, PatchDelta
 from ..patches.parse import parse_patch
 from . import message, trees
 from .apply import paths as apply_paths
-from .context import Context, NewCommit
-from .treeapply import Conflict, apply_patch
+from .context import Context
+from .treeapply import ConflictError, apply_patch
 
 #: Which template names each status's commit (config ``subject_*``).
 _TEMPLATE = {
@@ -27,13 +27,13 @@ _TEMPLATE = {
 Replayer = Callable[[list[PatchDelta]], str | None]
 
 
-def plan(ctx: Context, branch_commit: str, deltas: list[PatchDelta], replayer: Replayer | None) -> list[NewCommit]:
-    """Write one commit per changed patch on top of ``branch_commit``; raises Conflict."""
+def plan(ctx: Context, branch_commit: str, deltas: list[PatchDelta], replayer: Replayer | None) -> list[Commit]:
+    """Write one commit per changed patch on top of ``branch_commit``; raises ConflictError."""
     store = ctx.store
     parent = branch_commit
     tree = store.commit(branch_commit).tree
     done: list[PatchDelta] = []
-    out: list[NewCommit] = []
+    out: list[Commit] = []
     for delta in deltas:
         if delta.status not in _TEMPLATE:
             continue
@@ -48,7 +48,7 @@ def plan(ctx: Context, branch_commit: str, deltas: list[PatchDelta], replayer: R
         )
         msg = message.new_message(subject, body, ctx.target, ctx.source, ctx.ids)
         sha = store.write_commit(new_tree, [parent], author=ctx.ids.author, committer=ctx.ids.committer, message=msg)
-        out.append(NewCommit(sha, subject, (delta.name,)))
+        out.append(Commit(sha, subject, (delta.name,)))
         parent, tree = sha, new_tree
     return out
 
@@ -70,7 +70,7 @@ def _commit_tree(ctx: Context, tree: str, delta: PatchDelta, done: list[PatchDel
             work = applied.tree
             ctx.note(delta.name, applied.method)
         return ctx.set_patch_file(work, delta)
-    except Conflict as conflict:
+    except ConflictError as conflict:
         # Later patches on the branch may overlap this one, so the old
         # version does not revert cleanly on top.  A replay of the whole
         # series with the new version knows what these files must become.
@@ -78,7 +78,7 @@ def _commit_tree(ctx: Context, tree: str, delta: PatchDelta, done: list[PatchDel
             raise
         try:
             full = replayer(done)
-        except Conflict:
+        except ConflictError:
             # The patch's own failure is what the maintainer must see.
             raise conflict from None
         if full is None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PatchError
+from ..model import Conflict
 from ..names import path_bytes_problem
 from ..patches.parse import FileDiff, parse_patch
 from . import trees
@@ -17,15 +18,16 @@ from .apply import ApplyError, FileState, apply_file, fspath, merge3, old_blob, 
 from .objects import MODE_BLOB, ObjectStore, TreeEntry
 
 
-class Conflict(Exception):
-    """A patch or a replayed commit does not apply (JSON ``conflicts[]``)."""
+class ConflictError(Exception):
+    """A patch or a replayed commit does not apply; ``conflict`` says which and why.
+
+    Not a :class:`~patchsync.errors.PatchsyncError`: a conflict is an outcome
+    sync reports (exit 1), not a failure.
+    """
 
     def __init__(self, message: str, *, patch: str | None = None, commit: str | None = None, files: list[str]) -> None:
         super().__init__(message)
-        self.message = message
-        self.patch = patch
-        self.commit = commit
-        self.files = files
+        self.conflict = Conflict(patch, commit, tuple(files), message)
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ def apply_patch(
     preimage_tree: str | None = None,
     commit: str | None = None,
 ) -> Applied:
-    """``tree`` with the patch ``data`` applied (-p1); raises :class:`Conflict`."""
+    """``tree`` with the patch ``data`` applied (-p1); raises :class:`ConflictError`."""
     state: dict[bytes, FileState] = {}
     methods: list[str] = []
     failed: list[bytes] = []
@@ -81,7 +83,7 @@ def apply_patch(
     try:
         parsed = parse_patch(data, where=name)
     except PatchError as exc:
-        raise Conflict(str(exc), patch=name, commit=commit, files=[]) from None
+        raise ConflictError(str(exc), patch=name, commit=commit, files=[]) from None
     for fp in parsed.files:
         old_path, new_path = paths(fp)
         for touched in (old_path, new_path):
@@ -105,7 +107,7 @@ def apply_patch(
         state[path] = after
         methods.append(method)
     if failed:
-        raise Conflict("; ".join(messages), patch=name, commit=commit, files=_decode(failed))
+        raise ConflictError("; ".join(messages), patch=name, commit=commit, files=_decode(failed))
     changes: dict[bytes, TreeEntry | None] = {}
     for path, st in state.items():
         changes[path] = None if st.content is None else TreeEntry(st.mode or MODE_BLOB, store.write_blob(st.content))
@@ -146,5 +148,5 @@ def replay(
             state = "missing" if cur is None else "changed"
             why.append(f"{path.decode('utf-8', 'replace')}: {state} in the new parent")
     if failed:
-        raise Conflict("; ".join(why), commit=commit, files=_decode(failed))
+        raise ConflictError("; ".join(why), commit=commit, files=_decode(failed))
     return trees.edit(store, onto, out)

@@ -1,64 +1,83 @@
-"""``patchsync sync`` output: the text report and the JSON of issue 4, section 5; no I/O."""
+"""``patchsync sync`` output: the text report and the JSON of issue 4, section 5; no I/O.
+
+Both read the cycle's one :class:`~patchsync.runs.CycleResult`, the same
+object the history records and the mail renders.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from ..errors import EXIT_DRIFT, EXIT_ERROR, EXIT_OK
-from ..gitsync import CONFLICT, ERROR, SyncResult
-from ..model import SourceInfo
-
-#: Exit status per target status: a conflict is like drift (1), an error 2.
-_EXIT = {CONFLICT: EXIT_DRIFT, ERROR: EXIT_ERROR}
+from ..runs import CycleResult, TargetRun
 
 
-def exit_code(results: Sequence[SyncResult]) -> int:
-    """2 if any target failed, else 1 if any conflicted, else 0."""
-    return max((_EXIT.get(r.status, EXIT_OK) for r in results), default=EXIT_OK)
+def target_json(target: TargetRun, *, dry_run: bool) -> dict[str, Any]:
+    """One entry of ``targets`` (README, "sync --json")."""
+    return {
+        "name": target.name,
+        "mode": target.mode,
+        "status": target.status,
+        "ref": target.ref,
+        "head": target.head or None,
+        "commits": [c.to_json() for c in target.commits],
+        "conflicts": [c.to_json() for c in target.conflicts],
+        "applied": dict(target.applied),
+        "branch_updated": target.branch_updated,
+        "backup": target.backup,
+        "pushed": target.pushed,
+        "dry_run": dry_run,
+        "error": target.error or None,
+    }
 
 
-def render_json(source: SourceInfo, results: Sequence[SyncResult], *, dry_run: bool) -> dict[str, Any]:
-    """The ``sync --json`` document (README, "sync --json")."""
-    return {"source": source.to_json(), "dry_run": dry_run, "targets": [r.to_json() for r in results]}
+def render_json(result: CycleResult) -> dict[str, Any]:
+    """The ``sync --json`` document."""
+    return {
+        "source": result.source.to_json() if result.source else None,
+        "dry_run": result.dry_run,
+        "targets": [target_json(t, dry_run=result.dry_run) for t in result.targets],
+    }
 
 
-def _headline(result: SyncResult) -> str:
-    name = f"{result.target} ({result.mode})"
-    if result.status == "up-to-date":
-        return f"{name}: up to date" + (f" at {result.head[:12]}" if result.head else "")
-    if result.status == "conflict":
+def _headline(target: TargetRun, dry_run: bool) -> str:
+    name = f"{target.name} ({target.mode})"
+    if target.status == "up-to-date":
+        return f"{name}: up to date" + (f" at {target.head[:12]}" if target.head else "")
+    if target.status == "conflict":
         return f"{name}: conflict, nothing written"
-    if result.status == "error" and not result.commits:
-        return f"{name}: error: {result.error}"
-    verb = "would write" if result.dry_run else "wrote"
-    count = len(result.commits)
-    head = (result.head or "")[:12]
-    return f"{name}: {verb} {result.ref} at {head}, {count} commit{'s' if count != 1 else ''}"
+    if target.status == "error" and not target.commits:
+        return f"{name}: error: {target.error}"
+    verb = "would write" if dry_run else "wrote"
+    count = len(target.commits)
+    return f"{name}: {verb} {target.ref} at {target.head[:12]}, {count} commit{'s' if count != 1 else ''}"
 
 
-def render_text(source: SourceInfo, results: Sequence[SyncResult], *, dry_run: bool) -> str:
+def render_text(result: CycleResult) -> str:
     """The human report: per target a headline, its commits, conflicts and how patches applied."""
+    dry_run = result.dry_run
+    source = result.source
+    # A cycle without a source failed before any target; the command reports that as its error.
+    assert source is not None
     lines = [f"KOTD {source.file} ({source.tarball} sha256 {source.tarball_sha256[:12]})"]
-    for result in results:
-        lines.append(_headline(result))
-        for commit in result.commits:
+    for target in result.targets:
+        lines.append(_headline(target, dry_run))
+        for commit in target.commits:
             lines.append(f"  {commit.sha[:12]} {commit.subject}")
-        for conflict in result.conflicts:
+        for conflict in target.conflicts:
             what = conflict.patch or ""
             if conflict.commit:
                 what = f"{what} in commit {conflict.commit[:12]}".strip()
             lines.append(f"  conflict: {what}: {conflict.message}")
-        for patch, method in sorted(result.applied.items()):
+        for patch, method in sorted(target.applied.items()):
             lines.append(f"  applied with {method}: {patch}")
-        if result.backup:
-            lines.append(f"  old {result.target} branch kept as {result.backup}")
-        if result.branch_updated:
-            lines.append(f"  {'would move' if result.dry_run else 'moved'} the branch to the review head")
-        if result.pushed:
-            lines.append(f"  pushed {result.ref}")
-        if result.status == "error" and result.commits:
-            lines.append(f"  error: {result.error}")
+        if target.backup:
+            lines.append(f"  old {target.name} branch kept as {target.backup}")
+        if target.branch_updated:
+            lines.append(f"  {'would move' if dry_run else 'moved'} the branch to the review head")
+        if target.pushed:
+            lines.append(f"  pushed {target.ref}")
+        if target.status == "error" and target.commits:
+            lines.append(f"  error: {target.error}")
     if dry_run:
         lines.append("dry run: nothing was written")
     return "\n".join(lines) + "\n"
