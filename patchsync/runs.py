@@ -10,7 +10,7 @@ JSON, because the state database stores it that way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -26,6 +26,7 @@ __all__ = [
     "PatchLine",
     "TargetRun",
     "TargetStatus",
+    "exit_status",
     "source_from_json",
     "utcnow",
 ]
@@ -37,6 +38,26 @@ TargetStatus = Literal["in-sync", "drift", "updated", "up-to-date", "conflict", 
 #: Statuses worth a mail under ``report.only_on_change``: something moved,
 #: needs a human, or broke.  ``up-to-date`` and ``in-sync`` are quiet.
 NOTEWORTHY: frozenset[str] = frozenset({"drift", "updated", "conflict", "error"})
+
+#: Exit status per target status; every other status is 0.
+_EXIT: Mapping[str, int] = {"drift": EXIT_DRIFT, "conflict": EXIT_DRIFT, "error": EXIT_ERROR}
+
+
+def exit_status(statuses: Iterable[str], *, failed: bool = False) -> int:
+    """The process exit status for targets with these statuses: 2 beats 1 beats 0 (README, "Exit status").
+
+    ``failed`` is a failure before any target (the fetch): 2.
+
+    >>> exit_status(["up-to-date", "conflict", "updated"])
+    1
+    >>> exit_status(["drift", "error"])
+    2
+    >>> exit_status([], failed=True)
+    2
+    """
+    if failed:
+        return EXIT_ERROR
+    return max((_EXIT.get(s, EXIT_OK) for s in statuses), default=EXIT_OK)
 
 
 def utcnow() -> datetime:
@@ -180,12 +201,8 @@ class CycleResult:
 
     @property
     def exit_code(self) -> int:
-        """2 beats 1 beats 0 (README, "Exit status")."""
-        if self.error or any(t.status == "error" for t in self.targets):
-            return EXIT_ERROR
-        if any(t.status in ("conflict", "drift") for t in self.targets):
-            return EXIT_DRIFT
-        return EXIT_OK
+        """What ``sync`` and a daemon cycle child exit with."""
+        return exit_status((t.status for t in self.targets), failed=bool(self.error))
 
     def to_json(self) -> dict[str, Any]:
         return {

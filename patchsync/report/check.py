@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import EXIT_DRIFT, EXIT_ERROR, EXIT_OK
 from ..model import STATUSES, PatchDelta, SourceInfo, TargetDrift
+from ..runs import TargetStatus, exit_status
 
 #: One letter per status in the text report (documented in the README).
 LETTERS = {
@@ -42,15 +42,15 @@ class TargetCheck:
     error: str = ""
 
     @property
-    def exit_code(self) -> int:
+    def status(self) -> TargetStatus:
         if self.error or self.drift is None:
-            return EXIT_ERROR
-        return EXIT_OK if self.drift.in_sync else EXIT_DRIFT
+            return "error"
+        return "in-sync" if self.drift.in_sync else "drift"
 
 
 def exit_code(checks: Sequence[TargetCheck]) -> int:
     """2 if any target failed, else 1 if any drifted, else 0."""
-    return max((c.exit_code for c in checks), default=EXIT_OK)
+    return exit_status(c.status for c in checks)
 
 
 def _paint(letter: str, colour: bool) -> str:
