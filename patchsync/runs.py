@@ -204,21 +204,6 @@ class CycleResult:
         """What ``sync`` and a daemon cycle child exit with."""
         return exit_status((t.status for t in self.targets), failed=bool(self.error))
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.run_id,
-            "trigger": self.trigger,
-            "started": self.started.isoformat(),
-            "finished": self.finished.isoformat(),
-            "result": self.result,
-            "synced": self.synced,
-            "dry_run": self.dry_run,
-            "source": self.source.to_json() if self.source else None,
-            "targets": [t.to_json() for t in self.targets],
-            "error": self.error or None,
-            "mail": self.mail,
-        }
-
 
 def _interdiffs(drift: TargetDrift) -> dict[str, str]:
     """The mail attachment text per changed patch.
