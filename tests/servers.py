@@ -295,6 +295,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+#: How often the fault server's loop looks for a shutdown request.
+SHUTDOWN_POLL_SECONDS = 0.01
+
+
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     state: FaultServer
@@ -307,7 +311,9 @@ def fault_server() -> Iterator[FaultServer]:
     port = server.server_address[1]
     state = FaultServer(url=f"http://127.0.0.1:{port}/", files={})
     server.state = state
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # serve_forever only notices shutdown() between polls; its default 0.5 s
+    # poll made every test using this fixture wait that long in teardown.
+    thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), daemon=True)
     thread.start()
     yield state
     state.stop_event.set()
