@@ -8,11 +8,17 @@ whatever bytes the patch carries (non-UTF-8, CRLF, a missing final newline),
 and ``header + b"".join(f.raw for f in files) + trailer`` is always the
 input, byte for byte.
 
-unidiff is not used here: it works on decoded text and recognises a file
-diff at any ``---``/``+++`` pair, so a SUSE header with a ``---`` separator
-and a diffstat, or bytes that are not UTF-8, would need pre-processing that
-costs more than this parser.  unidiff serves as an independent oracle in
-the tests instead.
+Why a parser of its own rather than unidiff: patchsync needs the exact
+bytes of every file section (``FileDiff.raw``) and of the header before
+them.  A patch whose header changed but whose diff did not is "metadata"
+rather than "refreshed" because ``diff_part`` compares equal byte for
+byte, and an interdiff that cannot be computed hunk by hunk falls back to
+a diff of the two versions' raw file sections.  unidiff reads decoded
+text (``surrogateescape`` decoding works for non-UTF-8 bytes) and keeps
+lines and hunks, but exposes no file section as the bytes it was read
+from, so those bytes could not be recovered from it.  unidiff stays in
+the tests as an independent oracle: for every corpus patch both must find
+the same files with the same numbers of added and removed lines.
 
 Where a file diff starts (GNU patch and git apply agree on these):
 
