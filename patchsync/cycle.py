@@ -27,6 +27,7 @@ from .model import PatchSet, SourceInfo, TargetDrift
 from .report import mail as mailreport
 from .runs import CycleResult, TargetRun, utcnow
 from .state import KEY_LAST_SEEN, KEY_LAST_SYNCED, State
+from .statedir import StateDir, prune_srpms
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ __all__ = ["CYCLE_LOCK_WAIT", "CycleResult", "run_cycle"]
 CYCLE_LOCK_WAIT = 10.0
 
 StopFlag = Callable[[], bool]
-#: How a cycle gets the KOTD patch set: ``(config, src_rpm) -> PatchSet``.
-Obtain = Callable[[Config, str | None], PatchSet]
 
 
 class Stopped(PatchsyncError):
@@ -47,10 +46,10 @@ class Stopped(PatchsyncError):
 
 # The pipeline's steps, imported at call time so importing this module
 # stays cheap (``patchsync history`` never loads git or HTTP code).
-def _obtain(config: Config, src_rpm: str | None, allow_backwards: bool) -> PatchSet:
+def _obtain(config: Config, src_rpm: str | None, last_synced: SourceInfo | None) -> PatchSet:
     from .source import obtain
 
-    return obtain(config, src_rpm=src_rpm, allow_backwards=allow_backwards)
+    return obtain(config, src_rpm=src_rpm, last_synced=last_synced)
 
 
 def _compare(patchset: PatchSet, target: TargetConfig, symbols: tuple[str, ...]) -> TargetDrift:
@@ -75,9 +74,9 @@ def _sync(patchset: PatchSet, target: TargetConfig, drift: TargetDrift, config: 
 
 
 def _housekeeping(config: Config) -> None:
-    from .housekeeping import prune
-
-    prune(config)
+    # Only patchsync's own files: src.rpms beyond retain_srpms.  Backup refs
+    # beyond retain_backups are pruned by sync_target as it writes a new one.
+    prune_srpms(StateDir(config.state.dir).srpms, config.state.retain_srpms)
 
 
 def run_cycle(
@@ -89,23 +88,19 @@ def run_cycle(
     sync: bool = True,
     dry_run: bool = False,
     mail: bool = True,
-    allow_backwards: bool = False,
     lock_wait: float | None = None,
     stop: StopFlag | None = None,
-    obtain: Obtain | None = None,
 ) -> CycleResult:
     """Run one cycle under the cycle lock and return what it did.
 
     Raises :class:`~patchsync.errors.LockError` when another cycle holds the
     lock past ``lock_wait`` (default :data:`CYCLE_LOCK_WAIT`) and :class:`Stopped` when ``stop()`` turned true
     between steps; every other failure is recorded in the result.
-    ``obtain`` replaces the source step (``patchsync.source.obtain``), for
-    callers that get the KOTD another way.
     """
     targets = (config.target(target),) if target else config.targets
     state_dir = Path(config.state.dir)
     wait = CYCLE_LOCK_WAIT if lock_wait is None else lock_wait
-    cycle_lock = lock.hold(lock.cycle_lock_path(state_dir), wait=wait, what=f"{trigger} cycle")
+    cycle_lock = lock.hold(StateDir(state_dir).cycle_lock, wait=wait, what=f"{trigger} cycle")
     with cycle_lock, State(state_dir) as state:
         started = utcnow()
         run_id = state.begin_run(trigger, started)
@@ -120,9 +115,7 @@ def run_cycle(
                 src_rpm=src_rpm,
                 sync=sync,
                 dry_run=dry_run,
-                allow_backwards=allow_backwards,
                 stop=stop or (lambda: False),
-                obtain=obtain,
             )
         except Stopped as exc:
             result = CycleResult(
@@ -159,9 +152,7 @@ def _run_steps(
     src_rpm: str | None,
     sync: bool,
     dry_run: bool,
-    allow_backwards: bool,
     stop: StopFlag,
-    obtain: Obtain | None,
 ) -> CycleResult:
     def done(source: SourceInfo | None, runs: list[TargetRun], error: str = "") -> CycleResult:
         return CycleResult(
@@ -176,7 +167,7 @@ def _run_steps(
         )
 
     try:
-        patchset = obtain(config, src_rpm) if obtain else _obtain(config, src_rpm, allow_backwards)
+        patchset = _obtain(config, src_rpm, state.last_synced())
     except PatchsyncError as exc:
         log.error("%s", exc)
         return done(None, [], str(exc))
@@ -184,6 +175,8 @@ def _run_steps(
         # As for a target below: record and report a bug, keep the daemon.
         log.exception("fetching the KOTD: internal error")
         return done(None, [], f"internal error: {type(exc).__name__}: {exc}")
+    # The cycle, not the source side, decides what is recorded: what it
+    # saw always, what it synced only once every target took it.
     source = patchset.source
     state.put(KEY_LAST_SEEN, source.to_json())
     runs: list[TargetRun] = []

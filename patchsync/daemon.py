@@ -36,7 +36,6 @@ import signal
 import threading
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -46,6 +45,7 @@ from .config import Config, ScheduleConfig
 from .errors import ConfigError, LockError
 from .runs import utcnow
 from .state import KEY_DAEMON, State
+from .statedir import StateDir
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +65,9 @@ _EXIT_LOCKED = 75  # EX_TEMPFAIL, sysexits.h
 _EXIT_CRASHED = 70  # EX_SOFTWARE, sysexits.h
 
 
-def daemon_lock_path(state_dir: str | os.PathLike[str]) -> Path:
-    return Path(state_dir) / "locks" / "daemon.lock"
-
-
 def running_daemon(state_dir: str | os.PathLike[str]) -> str | None:
     """Who holds the daemon lock (``pid N daemon``), or ``None`` when no daemon runs."""
-    path = daemon_lock_path(state_dir)
+    path = StateDir(state_dir).daemon_lock
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -251,7 +247,7 @@ class Daemon:
         from apscheduler.events import EVENT_SCHEDULER_STARTED
 
         state_dir = self.config.state.dir
-        with lock.hold(daemon_lock_path(state_dir), wait=0, what="daemon"):
+        with lock.hold(StateDir(state_dir).daemon_lock, wait=0, what="daemon"):
             trigger = build_trigger(self.config.schedule, where=self.config.path)
             with State(state_dir):
                 pass  # create and migrate the database before the first cycle

@@ -40,11 +40,9 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from .errors import StateError
+from .statedir import StateDir
 
 log = logging.getLogger(__name__)
-
-#: The SQLite file in ``state.dir`` (the default backend).
-DB_NAME = "patchsync.sqlite3"
 
 #: Seconds a writer waits for another process's transaction (SQLite's
 #: busy_timeout, PostgreSQL's lock_timeout); cycles write a handful of
@@ -122,7 +120,7 @@ def create_engine(state_dir: str | os.PathLike[str], url: str = "") -> tuple[Eng
             connect_args["password"] = password
         engine = sa.create_engine(_pg_url(url), poolclass=NullPool, connect_args=connect_args)
         return engine, display_url(url)
-    path = Path(state_dir) / DB_NAME
+    path = StateDir(state_dir).database
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from .errors import PatchsyncError, RpmError, TarballError
 from .model import PatchSet, SignatureInfo, SourceInfo
+from .patches.series import SERIES_CONF
 from .patches.tarball import read_tarball
 from .rpm.header import RpmFileEntry, member_key, read_headers
 from .rpm.payload import read_members
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 
 #: The member patchsync syncs unless told otherwise (config ``source.tarball``).
 DEFAULT_TARBALL = "patches.xen.tar.bz2"
-#: SUSE's ordered patch list, a separate source of kernel-source.
-SERIES_CONF = "series.conf"
 
 
 def extract_patchset(

@@ -2,14 +2,14 @@
 
 One lock serialises whole cycles across processes (a manual ``sync`` and
 the daemon); one per repository keeps two syncs from writing the same refs.
-They live in ``state.dir``, never inside a repository.
+They live in ``state.dir/locks/`` (:class:`~patchsync.statedir.StateDir`
+names them), never inside a repository.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -20,16 +20,6 @@ from .errors import LockError
 
 #: How often a waiting process retries a held lock.
 _POLL_SECONDS = 0.1
-
-
-def repo_lock_path(state_dir: str | os.PathLike[str], repo: str | os.PathLike[str]) -> Path:
-    """The lock file for one repository, keyed by its resolved path."""
-    key = hashlib.sha256(os.fsencode(os.path.realpath(repo))).hexdigest()[:16]
-    return Path(state_dir) / "locks" / f"repo-{key}.lock"
-
-
-def cycle_lock_path(state_dir: str | os.PathLike[str]) -> Path:
-    return Path(state_dir) / "locks" / "cycle.lock"
 
 
 @contextmanager

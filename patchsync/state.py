@@ -25,16 +25,15 @@ from typing import Any
 from .errors import StateError
 from .model import SourceInfo
 from .runs import CycleResult, TargetRun, source_from_json
+from .statedir import StateDir
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "patchsync.sqlite3"
-
 #: ``meta`` keys.  Values are JSON.
+#: The newest KOTD a cycle obtained (``patchsync status``).
 KEY_LAST_SEEN = "last_seen"
+#: The KOTD the last successful sync wrote: the going-backwards guard.
 KEY_LAST_SYNCED = "last_synced"
-#: The src.rpm the source side last took (patchsync.source.laststate).
-KEY_LAST_TAKEN = "last_taken"
 KEY_DAEMON = "daemon"
 
 #: Seconds a writer waits for another process's transaction (sqlite3
@@ -139,7 +138,19 @@ class OutboxMail:
 
 
 def db_path(state_dir: str | os.PathLike[str]) -> Path:
-    return Path(state_dir) / DB_NAME
+    return StateDir(state_dir).database
+
+
+def read_last_synced(state_dir: str | os.PathLike[str]) -> SourceInfo | None:
+    """The KOTD the last successful sync wrote, without creating the database.
+
+    For ``check`` and ``fetch``, which write nothing to the database: no
+    database yet means nothing was synced yet.
+    """
+    if not db_path(state_dir).exists():
+        return None
+    with State(state_dir) as state:
+        return state.last_synced()
 
 
 class State:

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from patchsync import cli
-from patchsync.commands import check as check_cmd
 from patchsync.model import PatchSet, SourceInfo
 from tests.gittree import commit_files, git, init
 
@@ -98,7 +97,7 @@ hold = ["xen3-local.diff"]
 def kotd(monkeypatch: pytest.MonkeyPatch) -> PatchSet:
     """The PatchSet check gets from the source side (built here; the src.rpm path is tested below)."""
     patchset = PatchSet(source=SOURCE, top="patches.xen", files=KOTD, series_conf=SERIES)
-    monkeypatch.setattr(check_cmd, "obtain_patchset", lambda config, src_rpm: patchset)
+    monkeypatch.setattr("patchsync.source.pipeline.obtain", lambda config, **kw: patchset)
     return patchset
 
 

@@ -16,19 +16,22 @@ from typing import Any
 
 import pytest
 
-from patchsync import cli, cycle, lock
+from patchsync import cli, cycle
 from patchsync import config as configmod
-from patchsync.commands import check as check_cmd
 from patchsync.config import Config, TargetConfig
 from patchsync.errors import LockError, SourceError
 from patchsync.model import PatchSet, SourceInfo
 from patchsync.state import State
+from patchsync.statedir import StateDir
 from tests import gittree
 from tests.daemonrun import write_config
 from tests.lockholder import held
 from tests.smtp import SmtpServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: The source step every cycle and check goes through; replaced by a KOTD built here.
+OBTAIN = "patchsync.source.pipeline.obtain"
 
 
 def make_patch(path: str, old: str, new: str, subject: str = "xen: fix") -> bytes:
@@ -122,7 +125,7 @@ def env(tmp_path: Path, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> En
         },
     )
     config = configmod.load(path)
-    monkeypatch.setattr(cycle, "_obtain", lambda config, src_rpm, allow_backwards: kotd())
+    monkeypatch.setattr(OBTAIN, lambda config, **kw: kotd())
     return Env(config, repo, smtp)
 
 
@@ -164,11 +167,11 @@ def test_the_same_report_is_never_mailed_twice(env: Env, monkeypatch: pytest.Mon
     assert cycle.run_cycle(env.config, trigger="manual", sync=False).mail == "sent"
     assert cycle.run_cycle(env.config, trigger="manual", sync=False).mail == "duplicate"
     # A KOTD rebuilt with a new release but the same tarball: no news.
-    monkeypatch.setattr(cycle, "_obtain", lambda *a: kotd(release="0.0.4.cccc333"))
+    monkeypatch.setattr(OBTAIN, lambda *a, **kw: kotd(release="0.0.4.cccc333"))
     assert cycle.run_cycle(env.config, trigger="manual", sync=False).mail == "duplicate"
     assert len(env.smtp.received) == 1
     # A new tarball is news.
-    monkeypatch.setattr(cycle, "_obtain", lambda *a: kotd(release="0.0.5.dddd444", sha="6" * 64))
+    monkeypatch.setattr(OBTAIN, lambda *a, **kw: kotd(release="0.0.5.dddd444", sha="6" * 64))
     assert cycle.run_cycle(env.config, trigger="manual", sync=False).mail == "sent"
     assert len(env.smtp.received) == 2
     first, second = (r.message for r in env.smtp.received)
@@ -192,7 +195,7 @@ def test_mail_waits_in_the_outbox_while_smtp_is_down(env: Env) -> None:
 def test_nothing_to_report_sends_nothing(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     env.smtp.start()
     in_sync = replace(kotd(), files={"patches.xen/xen3-a.diff": PATCH_A, "patches.xen/xen3-b.diff": PATCH_B})
-    monkeypatch.setattr(cycle, "_obtain", lambda *a: in_sync)
+    monkeypatch.setattr(OBTAIN, lambda *a, **kw: in_sync)
     result = cycle.run_cycle(env.config, trigger="manual", sync=False)
     assert [t.status for t in result.targets] == ["in-sync"]
     assert (result.mail, result.exit_code) == ("quiet", 0)
@@ -218,10 +221,10 @@ def test_a_failing_target_is_reported_and_the_others_go_on(env: Env, tmp_path: P
 def test_a_failed_fetch_is_recorded_and_mailed(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     env.smtp.start()
 
-    def down(*args: Any) -> PatchSet:
+    def down(*args: Any, **kw: Any) -> PatchSet:
         raise SourceError("HTTP 503 Service Unavailable", where="http://127.0.0.1/src/")
 
-    monkeypatch.setattr(cycle, "_obtain", down)
+    monkeypatch.setattr(OBTAIN, down)
     result = cycle.run_cycle(env.config, trigger="daemon")
     assert (result.error, result.exit_code, result.mail) == (
         "http://127.0.0.1/src/: HTTP 503 Service Unavailable",
@@ -273,7 +276,7 @@ def test_a_kotd_rebuilt_with_the_same_tarball_changes_nothing(env: Env, monkeypa
     env.smtp.start()
     assert cycle.run_cycle(env.config, trigger="manual").mail == "sent"
     review = gittree.git(env.repo, "rev-parse", "refs/heads/patchsync/lucid-ec2")
-    monkeypatch.setattr(cycle, "_obtain", lambda *a: kotd(release="0.0.4.cccc333"))
+    monkeypatch.setattr(OBTAIN, lambda *a, **kw: kotd(release="0.0.4.cccc333"))
     rebuilt = cycle.run_cycle(env.config, trigger="manual")
     # The review branch is not rewritten just to name the new release.
     assert [(t.status, t.head) for t in rebuilt.targets] == [("up-to-date", review)]
@@ -295,7 +298,7 @@ def test_dry_run_writes_and_mails_nothing(env: Env) -> None:
 
 
 def test_a_second_cycle_waits_then_names_the_holder(env: Env) -> None:
-    path = lock.cycle_lock_path(env.config.state.dir)
+    path = StateDir(env.config.state.dir).cycle_lock
     with held(path, "daemon cycle") as holder:
         with pytest.raises(LockError) as info:
             cycle.run_cycle(env.config, trigger="manual", sync=False, lock_wait=0.3)
@@ -314,16 +317,16 @@ def test_stop_flag_stops_between_targets(env: Env) -> None:
 
 
 def test_housekeeping_keeps_the_newest_srpms_and_nothing_else(tmp_path: Path) -> None:
-    from patchsync import housekeeping
+    from patchsync.statedir import prune_srpms
 
     srpms = tmp_path / "srpms"
     srpms.mkdir()
     for i, name in enumerate(["k-1.src.rpm", "k-2.src.rpm", "k-3.src.rpm", "notes.txt", "k-0.src.rpm.part"]):
         (srpms / name).write_bytes(b"x")
         os.utime(srpms / name, ns=(i * 10**9, i * 10**9))
-    assert housekeeping.prune_srpms(srpms, 2) == [srpms / "k-1.src.rpm"]
+    assert prune_srpms(srpms, 2) == [srpms / "k-1.src.rpm"]
     assert sorted(p.name for p in srpms.iterdir()) == ["k-0.src.rpm.part", "k-2.src.rpm", "k-3.src.rpm", "notes.txt"]
-    assert housekeeping.prune_srpms(tmp_path / "missing", 2) == []
+    assert prune_srpms(tmp_path / "missing", 2) == []
 
 
 def test_history_status_and_report_commands(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
@@ -388,8 +391,8 @@ def test_history_status_and_report_commands(env: Env, capsys: pytest.CaptureFixt
 
 @pytest.fixture
 def sync_env(env: Env, monkeypatch: pytest.MonkeyPatch) -> Env:
-    """``patchsync sync`` gets its KOTD the way ``check`` does."""
-    monkeypatch.setattr(check_cmd, "obtain_patchset", lambda config, src_rpm: kotd())
+    """``patchsync sync`` gets its KOTD through the cycle's source step."""
+    monkeypatch.setattr(OBTAIN, lambda *a, **kw: kotd())
     return env
 
 
@@ -422,10 +425,10 @@ def test_sync_command_mails_once(sync_env: Env, capsys: pytest.CaptureFixture[st
 def test_sync_command_fetch_failure_is_one_line_and_recorded(
     sync_env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def down(config: Config, src_rpm: str | None) -> PatchSet:
+    def down(*args: Any, **kw: Any) -> PatchSet:
         raise SourceError("HTTP 503 Service Unavailable", where="http://127.0.0.1/src/")
 
-    monkeypatch.setattr(check_cmd, "obtain_patchset", down)
+    monkeypatch.setattr(OBTAIN, down)
     assert cli.main(["--config", sync_env.config.path, "sync", "--no-mail"]) == 2
     out, err = capsys.readouterr()
     assert (out, err.splitlines()[-1]) == ("", "patchsync: error: http://127.0.0.1/src/: HTTP 503 Service Unavailable")
@@ -437,7 +440,7 @@ def test_sync_command_fetch_failure_is_one_line_and_recorded(
 def test_sync_command_against_a_running_cycle(
     sync_env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = lock.cycle_lock_path(sync_env.config.state.dir)
+    path = StateDir(sync_env.config.state.dir).cycle_lock
     monkeypatch.setattr(cycle, "CYCLE_LOCK_WAIT", 0.3)
     with held(path, "daemon cycle") as holder:
         assert cli.main(["--config", sync_env.config.path, "sync"]) == 2
@@ -453,7 +456,7 @@ def test_sync_command_against_a_running_cycle(
 def test_check_command_shares_the_cycle_lock(
     sync_env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = lock.cycle_lock_path(sync_env.config.state.dir)
+    path = StateDir(sync_env.config.state.dir).cycle_lock
     monkeypatch.setattr(cycle, "CYCLE_LOCK_WAIT", 0.3)
     with held(path, "daemon cycle") as holder:
         assert cli.main(["--config", sync_env.config.path, "check"]) == 2

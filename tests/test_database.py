@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from patchsync import database as db
 from patchsync.errors import StateError
+from patchsync.statedir import DB_NAME
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,7 +130,7 @@ LEGACY_SCHEMA = """
 
 
 def test_a_sqlite_file_from_before_the_version_table_continues_from_its_user_version(tmp_path: Path) -> None:
-    legacy = sqlite3.connect(tmp_path / db.DB_NAME)
+    legacy = sqlite3.connect(tmp_path / DB_NAME)
     legacy.executescript(LEGACY_SCHEMA)
     legacy.close()
     engine, where = db.create_engine(tmp_path)
@@ -140,7 +141,7 @@ def test_a_sqlite_file_from_before_the_version_table_continues_from_its_user_ver
             assert conn.execute(sa.select(db.runs.c.trigger, db.runs.c.host)).one() == ("timer", "")
             assert conn.execute(sa.select(db.meta.c.value)).scalar() == '{"file": "a.src.rpm"}'
     engine.dispose()
-    check = sqlite3.connect(tmp_path / db.DB_NAME)
+    check = sqlite3.connect(tmp_path / DB_NAME)
     # Kept in step, so that an older patchsync refuses the file.
     assert check.execute("PRAGMA user_version").fetchone() == (len(db.MIGRATIONS),)
     assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)

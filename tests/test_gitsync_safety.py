@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from patchsync import lock
 from patchsync.gitsync import STALL_ENV, sync_target
 from patchsync.model import PatchDelta
+from patchsync.statedir import StateDir
 
 from .conftest import REPO_ROOT
 from .gittarget import all_refs, git, make_patch, object_files, ref, snapshot, source_lines
@@ -131,7 +131,7 @@ def test_branch_moved_since_compare(tmp_path: Path) -> None:
 @pytest.mark.allow_error_log
 def test_concurrent_sync_waits_then_fails_clearly(tmp_path: Path) -> None:
     sc = build(tmp_path, "released")
-    path = lock.repo_lock_path(sc.state_dir, sc.repo)
+    path = StateDir(sc.state_dir).repo_lock(sc.repo)
     with held(path, "sync other") as holder:
         result = sync_target(sc.patchset, sc.target, sc.drift, state_dir=sc.state_dir, lock_wait=0.2)
         assert result.status == "error"

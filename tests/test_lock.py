@@ -8,6 +8,7 @@ import pytest
 
 from patchsync import lock
 from patchsync.errors import LockError
+from patchsync.statedir import StateDir
 
 from .lockholder import held
 
@@ -25,7 +26,7 @@ def test_lock_is_exclusive_across_processes(tmp_path: Path) -> None:
 
 
 def test_repo_lock_path_is_per_repository(tmp_path: Path) -> None:
-    a = lock.repo_lock_path(tmp_path, "/srv/a")
-    assert a == lock.repo_lock_path(tmp_path, "/srv/a/")
-    assert a != lock.repo_lock_path(tmp_path, "/srv/b")
+    a = StateDir(tmp_path).repo_lock("/srv/a")
+    assert a == StateDir(tmp_path).repo_lock("/srv/a/")
+    assert a != StateDir(tmp_path).repo_lock("/srv/b")
     assert a.parent == tmp_path / "locks"

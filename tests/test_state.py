@@ -15,6 +15,7 @@ from patchsync import state as statemod
 from patchsync.errors import StateError
 from patchsync.model import SourceInfo
 from patchsync.runs import Commit, CycleResult, PatchLine, TargetRun
+from patchsync.statedir import DB_NAME
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)
@@ -57,7 +58,7 @@ def _result(**kw: object) -> CycleResult:
 def test_new_database_is_at_the_current_schema_in_wal_mode(tmp_path: Path) -> None:
     with statemod.State(tmp_path) as st:
         assert st.schema_version == statemod.SCHEMA_VERSION
-    db = sqlite3.connect(tmp_path / statemod.DB_NAME)
+    db = sqlite3.connect(tmp_path / DB_NAME)
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {
         "runs",
@@ -77,7 +78,7 @@ def test_migration_runs_every_step_once(tmp_path: Path, monkeypatch: pytest.Monk
     with statemod.State(tmp_path) as st:
         assert st.schema_version == 2
         assert st.get("last_seen") == {"file": "a.src.rpm"}
-    db = sqlite3.connect(tmp_path / statemod.DB_NAME)
+    db = sqlite3.connect(tmp_path / DB_NAME)
     assert "note" in [r[1] for r in db.execute("PRAGMA table_info(runs)")]
 
 
@@ -91,26 +92,26 @@ def test_failed_migration_leaves_the_old_schema(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(statemod, "SCHEMA_VERSION", 2)
     with pytest.raises(StateError, match="not a usable state database"):
         statemod.State(tmp_path)
-    db = sqlite3.connect(tmp_path / statemod.DB_NAME)
+    db = sqlite3.connect(tmp_path / DB_NAME)
     assert db.execute("PRAGMA user_version").fetchone() == (1,)
     assert "x" not in [r[1] for r in db.execute("PRAGMA table_info(runs)")]
 
 
 def test_newer_schema_is_refused_with_the_file_named(tmp_path: Path) -> None:
     statemod.State(tmp_path).close()
-    db = sqlite3.connect(tmp_path / statemod.DB_NAME)
+    db = sqlite3.connect(tmp_path / DB_NAME)
     db.execute("PRAGMA user_version = 99")
     db.close()
     with pytest.raises(StateError) as info:
         statemod.State(tmp_path)
     assert str(info.value) == (
-        f"{tmp_path / statemod.DB_NAME}: schema version 99 is newer than this patchsync knows "
+        f"{tmp_path / DB_NAME}: schema version 99 is newer than this patchsync knows "
         f"({statemod.SCHEMA_VERSION}); upgrade patchsync"
     )
 
 
 def test_garbage_file_is_a_state_error(tmp_path: Path) -> None:
-    (tmp_path / statemod.DB_NAME).write_bytes(b"this is not sqlite" * 100)
+    (tmp_path / DB_NAME).write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StateError, match=r"patchsync.sqlite3: not a usable state database"):
         statemod.State(tmp_path)
 
@@ -162,7 +163,7 @@ def test_run_round_trips_through_history(tmp_path: Path) -> None:
         assert st.runs(limit=1)[0].id == second
         assert st.last_report() == (first, b"Subject: x\n\nbody\n")
         assert st.last_target_runs()["lucid-ec2"][0].id == first
-    db = sqlite3.connect(tmp_path / statemod.DB_NAME)
+    db = sqlite3.connect(tmp_path / DB_NAME)
     assert db.execute(
         "SELECT source_file, version, release, tarball_sha256, bytes_transferred FROM runs"
     ).fetchone() == (
@@ -213,12 +214,12 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
         assert len(st.runs(limit=None)) == 60
 
 
-def test_source_last_taken_lives_in_the_database(tmp_path: Path) -> None:
-    from patchsync.source import laststate
-
-    assert laststate.read_last_synced(tmp_path) is None
-    new = laststate.LastSynced("2.6.32.10", "0.0.4.cccc333", "kernel-source-2.6.32.10-0.0.4.cccc333.src.rpm")
-    laststate.write_last_synced(tmp_path, new)
-    assert laststate.read_last_synced(tmp_path) == new
+def test_the_guard_reads_what_the_cycle_records_and_never_creates_the_database(tmp_path: Path) -> None:
+    """``check`` and ``fetch`` read the going-backwards guard without writing the database."""
+    assert statemod.read_last_synced(tmp_path) is None
+    assert list(tmp_path.iterdir()) == []
     with statemod.State(tmp_path) as st:
-        assert st.get(statemod.KEY_LAST_TAKEN) == {"version": "2.6.32.10", "release": "0.0.4.cccc333", "file": new.file}
+        assert st.last_synced() is None
+        st.put(statemod.KEY_LAST_SYNCED, SOURCE.to_json())
+        assert st.last_synced() == SOURCE
+    assert statemod.read_last_synced(tmp_path) == SOURCE

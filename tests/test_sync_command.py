@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from patchsync import cli
-from patchsync.commands import check as check_cmd
 from patchsync.model import PatchSet
 
 from .gittarget import all_refs, git, make_patch, object_files, ref, source_lines
@@ -41,7 +40,7 @@ hold = ["xen3-p07.diff"]
 
 
 def use_patchset(monkeypatch: pytest.MonkeyPatch, patchset: PatchSet) -> None:
-    monkeypatch.setattr(check_cmd, "obtain_patchset", lambda config, src_rpm: patchset)
+    monkeypatch.setattr("patchsync.source.pipeline.obtain", lambda *a, **kw: patchset)
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

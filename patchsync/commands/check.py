@@ -1,4 +1,9 @@
-"""``patchsync check``: compare the KOTD patches with every target; writes nothing."""
+"""``patchsync check``: compare the KOTD patches with every target.
+
+It writes nothing to any repository and nothing to the state database
+(no run, no last seen or synced KOTD); it only fills the caches in
+``state.dir`` that make the next poll cheap (see :mod:`patchsync.statedir`).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,10 @@ import logging
 import os
 import sys
 
-from .. import config as configmod
 from ..errors import ConfigError, PatchsyncError
-from ..model import PatchSet
 from ._common import load_config, print_json
 
-HELP = "compare the KOTD's patches with each target's patches (writes nothing)"
+HELP = "compare the KOTD's patches with each target's patches (writes only state.dir's caches)"
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--src-rpm", metavar="FILE", help="use this src.rpm (path or URL) instead of the newest KOTD")
 
 
-def obtain_patchset(config: configmod.Config, src_rpm: str | None) -> PatchSet:
-    """The KOTD PatchSet, through the source side (discovery, cache, download or a local file)."""
-    from ..source import obtain
-
-    return obtain(config, src_rpm=src_rpm)
-
-
 def run(args: argparse.Namespace) -> int:
     from ..compare import compare_target
     from ..report.check import TargetCheck, exit_code, render_json, render_text
@@ -38,12 +34,16 @@ def run(args: argparse.Namespace) -> int:
     targets = [config.target(args.target)] if args.target else list(config.targets)
     if not targets:
         raise ConfigError("no [[target]] to check", where=config.path)
-    # check writes only the download cache; it shares the cycle lock with
-    # sync and the daemon so a manual check never races a cycle's fetch.
+    # check writes only the caches; it shares the cycle lock with sync and
+    # the daemon so a manual check never races a cycle's fetch.
     from .. import cycle, lock
+    from ..source import obtain
+    from ..state import read_last_synced
+    from ..statedir import StateDir
 
-    with lock.hold(lock.cycle_lock_path(config.state.dir), wait=cycle.CYCLE_LOCK_WAIT, what="check"):
-        patchset = obtain_patchset(config, args.src_rpm)
+    with lock.hold(StateDir(config.state.dir).cycle_lock, wait=cycle.CYCLE_LOCK_WAIT, what="check"):
+        # The going-backwards guard reads what the last sync recorded, as a cycle's does.
+        patchset = obtain(config, src_rpm=args.src_rpm, last_synced=read_last_synced(config.state.dir))
     verbose = bool(getattr(args, "verbose", False))
     checks: list[TargetCheck] = []
     for target in targets:

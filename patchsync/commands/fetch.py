@@ -21,14 +21,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..source.fetch import fetch
+    from ..source.pipeline import fetch
+    from ..state import read_last_synced
 
     config = load_config(args)
     output = Path(args.output) if args.output else None
     fetched = fetch(
         config,
         src_rpm=args.src_rpm,
-        allow_backwards=args.src_rpm is not None,
+        last_synced=read_last_synced(config.state.dir),
         dest_dir=output,
         progress=make_progress(args.src_rpm.rsplit("/", 1)[-1] if args.src_rpm else "download"),
     )

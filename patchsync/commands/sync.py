@@ -13,7 +13,6 @@ import os
 import sys
 
 from ..errors import ConfigError, PatchsyncError
-from . import check
 from ._common import load_config, print_json
 
 HELP = "write the KOTD's patches into each target's review branch (git), record the run, mail the report"
@@ -46,9 +45,6 @@ def run(args: argparse.Namespace) -> int:
         src_rpm=args.src_rpm,
         dry_run=args.dry_run,
         mail=not args.no_mail,
-        allow_backwards=args.src_rpm is not None,
-        # One way of obtaining the KOTD for check and sync.
-        obtain=check.obtain_patchset,
     )
     if result.source is None:
         # The cycle failed before any target (the fetch); it is recorded

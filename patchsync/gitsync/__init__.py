@@ -19,6 +19,7 @@ from ..config import TargetConfig
 from ..errors import GitError, PatchsyncError
 from ..model import Commit, PatchDelta, PatchSet, TargetDrift
 from ..runs import TargetRun, TargetStatus
+from ..statedir import StateDir
 from . import development, message, refs, released
 from .context import Context
 from .objects import ObjectStore, stale_quarantines
@@ -61,7 +62,7 @@ def sync_target(
     # The head is the branch's once sync has read it, and stays empty if it never does.
     run = replace(TargetRun.compared(drift, UP_TO_DATE, ref=target.review_ref), head="")
     try:
-        lock_path = lock.repo_lock_path(state_dir, target.repo)
+        lock_path = StateDir(state_dir).repo_lock(target.repo)
         with lock.hold(lock_path, wait=lock_wait, what=f"sync {target.name}"):
             return _sync(
                 patchset=patchset,
@@ -102,8 +103,8 @@ def _sync(
         repo = target.repo
         if not os.path.isdir(repo):
             raise GitError("no such repository", where=repo)
-        # Keyed like the lock, so the stale ones below are this repository's.
-        parent = state_dir / "tmp" / lock.repo_lock_path(state_dir, repo).stem
+        # Per repository, so the stale ones below are this repository's.
+        parent = StateDir(state_dir).quarantines(repo)
         for stale in stale_quarantines(parent):
             # Left by a killed run; we hold the repository's lock, so no live run owns it.
             shutil.rmtree(stale, ignore_errors=True)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from ..errors import PatchError
 
+#: The name of SUSE's series.conf, a source of kernel-source beside the patch tarballs.
+SERIES_CONF = "series.conf"
 #: guards(1): a guard is a sign, an optional "!" and a symbol (may be empty).
 _GUARD_RE = re.compile(r"^([-+])(!?)(.*)$")
 #: guards: "s/(^|\s+)#.*//" - a comment needs whitespace (or nothing) before it.

@@ -3,8 +3,8 @@
 Candidates come from RPM-MD metadata when the directory or its parent is a
 repository (it names each package's sha256), else from the HTML index page,
 else, for a local path, from the directory itself.  The newest is picked by
-rpm's own ordering; one older than the last run's is a mirror going
-backwards and is refused.
+rpm's own ordering; one older than the KOTD the last successful sync
+wrote is a mirror going backwards and is refused.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from ..errors import SourceError
+from ..model import SourceInfo
 from ..names import package_problem
-from .conditional import get_page
-from .http import Http
+from .http import Http, get_page
 from .index import directory_url, parse_index
-from .laststate import LastSynced
 from .repodata import parse_primary, primary_location
 from .rpmvercmp import evr_key, evrcmp
 
@@ -140,8 +139,8 @@ def newest(candidates: tuple[Candidate, ...], url: str, package: str) -> Candida
     return max(candidates, key=lambda c: evr_key(c.evr))
 
 
-def check_not_backwards(candidate: Candidate, last: LastSynced | None, url: str) -> None:
-    """Refuse a newest version older than the one the last run took."""
+def check_not_backwards(candidate: Candidate, last: SourceInfo | None, url: str) -> None:
+    """Refuse a newest version older than ``last``, the KOTD the last successful sync wrote."""
     if last is not None and evrcmp(candidate.evr, (last.version, last.release)) < 0:
         raise SourceError(
             f"mirror went backwards: newest is {candidate.file}, older than {last.file} taken before"

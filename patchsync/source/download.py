@@ -26,6 +26,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 
 import requests
@@ -33,19 +34,14 @@ import requests
 from ..errors import DownloadError, IntegrityError, PatchsyncError
 from ..rpm.header import PackageHeaders
 from ..rpm.verify import StreamVerifier
-from .fsutil import fsync_dir
-from .http import Http, describe
+from ..statedir import PART_SUFFIX, fsync_dir
+from .http import Http, content_range, describe
 
 log = logging.getLogger(__name__)
 
-PART_SUFFIX = ".part"
 READ_CHUNK = 1024 * 1024
-# RFC 9110 14.4: "Content-Range: bytes first-last/complete-length".
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+# RFC 9110 14.4: a 416 answer's "Content-Range: bytes */complete-length".
 _UNSATISFIED_RANGE = re.compile(r"^bytes \*/(\d+)$")
-HTTP_OK = 200
-HTTP_PARTIAL = 206
-HTTP_RANGE_NOT_SATISFIABLE = 416
 
 #: ``progress(received, total)``: called as bytes arrive; ``total`` may be None.
 Progress = Callable[[int, int | None], None]
@@ -91,14 +87,6 @@ class _Sink:
         with contextlib.suppress(FileNotFoundError):
             self.part.unlink()
         self.reset()
-
-
-def _content_range(value: str) -> tuple[int, int | None] | None:
-    match = _CONTENT_RANGE.match(value.strip())
-    if match is None:
-        return None
-    total = None if match.group(3) == "*" else int(match.group(3))
-    return int(match.group(1)), total
 
 
 def verify_local(path: Path, *, sha256: str | None = None) -> Downloaded:
@@ -196,7 +184,7 @@ def _transfer(
         headers = {"Range": f"bytes={sink.size}-"} if sink.size else {}
         response = http.get(url, headers)
         try:
-            if response.status_code == HTTP_RANGE_NOT_SATISFIABLE and sink.size:
+            if response.status_code == HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE and sink.size:
                 complete = _UNSATISFIED_RANGE.match(response.headers.get("Content-Range", "").strip())
                 if complete is not None and int(complete.group(1)) == sink.size:
                     return  # the .part already holds the whole file
@@ -204,13 +192,13 @@ def _transfer(
                 sink.discard()
                 sink.part.touch()
                 continue
-            if response.status_code == HTTP_PARTIAL and sink.size:
-                parsed = _content_range(response.headers.get("Content-Range", ""))
+            if response.status_code == HTTPStatus.PARTIAL_CONTENT and sink.size:
+                parsed = content_range(response.headers.get("Content-Range", ""))
                 if parsed is None or parsed[0] != sink.size:
                     raise _bad(f"server answered Range {sink.size}- with {response.headers.get('Content-Range')}", url)
                 total = parsed[1] if parsed[1] is not None else total
                 mode = "ab"
-            elif response.status_code == HTTP_OK:
+            elif response.status_code == HTTPStatus.OK:
                 if sink.size:
                     log.info("%s: server ignored the Range request; downloading from the start", url)
                 sink.reset()

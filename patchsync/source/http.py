@@ -1,24 +1,36 @@
-"""The one HTTP client of a run: timeouts, bounded retries, byte counting.
+"""The one HTTP client of a run: timeouts, bounded retries, byte counting, conditional GETs.
 
 Connection errors, 5xx and 429 are retried with exponential backoff (a
 ``Retry-After`` header wins), at most ``retries`` times and never past a
 total time budget, so a dead mirror costs a bounded wait.  TLS certificates
 are always verified.  Every body byte received is counted, so a run can say
 what it cost (JSON ``source.bytes_transferred``).
+
+Index pages and repository metadata are fetched with conditional GETs (RFC
+9110 13.1: ``ETag``/``Last-Modified``, :func:`get_page`): the last body of
+each URL is kept in ``state.dir/http-cache/`` with its validators, so a
+poll that finds nothing new costs a ``304 Not Modified`` and no body.
 """
 
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
+from pathlib import Path
 
 import requests
 
 from .. import __version__
 from ..errors import DownloadError
+from ..statedir import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +44,27 @@ BACKOFF_MAX = 60.0
 TOTAL_TIMEOUTS = 10
 #: RFC 9110 15.6 and RFC 6585 4: worth retrying.
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+#: Index pages and repository metadata larger than this are refused.
+PAGE_LIMIT = 64 * 1024 * 1024
+# RFC 9110 14.4: "Content-Range: bytes first-last/complete-length".
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+
+def content_range(value: str) -> tuple[int, int | None] | None:
+    """(first byte, complete length or ``None`` for ``*``) of a ``Content-Range`` header.
+
+    >>> content_range("bytes 65536-131071/1048576")
+    (65536, 1048576)
+    >>> content_range("bytes 0-9/*")
+    (0, None)
+    >>> content_range("items 0-9/10") is None
+    True
+    """
+    match = _CONTENT_RANGE.match(value.strip())
+    if match is None:
+        return None
+    total = None if match.group(3) == "*" else int(match.group(3))
+    return int(match.group(1)), total
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -198,3 +231,53 @@ class Http:
             log.info("%s: %s; retrying in %.1f s", url, problem, wait)
             self.sleep(wait)
             attempt += 1
+
+
+@dataclass(frozen=True)
+class Page:
+    """A fetched page: its body, and whether the server said it had not changed."""
+
+    url: str
+    body: bytes
+    not_modified: bool
+
+
+def _cache_paths(cache_dir: Path, url: str) -> tuple[Path, Path]:
+    key = hashlib.sha256(url.encode()).hexdigest()
+    return cache_dir / f"{key}.json", cache_dir / f"{key}.body"
+
+
+def get_page(http: Http, url: str, cache_dir: Path, *, limit: int = PAGE_LIMIT) -> Page | None:
+    """``url``'s body, from the cache when the server answers 304; ``None`` when it is 404/410."""
+    meta_path, body_path = _cache_paths(cache_dir, url)
+    headers: dict[str, str] = {}
+    cached: dict[str, str] = {}
+    try:
+        cached = json.loads(meta_path.read_text())
+        if cached.get("url") == url and body_path.exists():
+            if cached.get("etag"):
+                headers["If-None-Match"] = cached["etag"]
+            if cached.get("last_modified"):
+                headers["If-Modified-Since"] = cached["last_modified"]
+    except (OSError, ValueError):
+        cached = {}
+    response = http.get_bytes(url, headers, limit=limit)
+    if response.status_code == HTTPStatus.NOT_MODIFIED and headers:
+        try:
+            return Page(url=url, body=body_path.read_bytes(), not_modified=True)
+        except OSError:
+            log.warning("%s: cached copy vanished; fetching it again", url)
+            response = http.get_bytes(url, limit=limit)
+    if response.status_code in (HTTPStatus.NOT_FOUND, HTTPStatus.GONE):
+        return None
+    if response.status_code != HTTPStatus.OK:
+        raise DownloadError(f"HTTP {response.status_code} {response.reason}", where=url)
+    body = response.content
+    etag = response.headers.get("ETag", "")
+    modified = response.headers.get("Last-Modified", "")
+    if etag or modified:
+        # Body first: metadata naming a body that is not there yet would
+        # turn the next 304 into a lookup of a missing file.
+        write_atomic(body_path, body)
+        write_atomic(meta_path, json.dumps({"url": url, "etag": etag, "last_modified": modified}).encode())
+    return Page(url=url, body=body, not_modified=False)

@@ -1,8 +1,10 @@
-"""``obtain()``: the newest KOTD patch set, at the least transfer that proves it.
+"""Find, fetch and unpack the newest KOTD src.rpm: ``obtain()`` and ``fetch()``.
 
-The one entry point ``check``, ``sync`` and the daemon use:
+:func:`obtain` is the one entry point ``check``, ``sync`` and the daemon use;
+it returns the patch set at the least transfer that proves it:
 
-1. discover the newest src.rpm (or take ``src_rpm``);
+1. discover the newest src.rpm (or take ``src_rpm``), refusing one older
+   than ``last_synced``, the KOTD the last successful sync wrote;
 2. read its headers alone by HTTP Range and look the tarball's and
    series.conf's digests up in the tarball cache: a hit costs only the
    header (``payload="skipped"``);
@@ -11,6 +13,14 @@ The one entry point ``check``, ``sync`` and the daemon use:
 
 When the index answered 304 and the newest file is the one probed last
 time, even the header probe is skipped.
+
+It records nothing: what it observed is in the returned
+``PatchSet.source``, and the caller (the cycle) decides what goes into the
+state database.  It writes only the caches of ``state.dir``
+(:mod:`patchsync.statedir`).
+
+:func:`fetch` is ``patchsync fetch``: discovery and the download, no
+header shortcut and no extraction.
 """
 
 from __future__ import annotations
@@ -19,28 +29,123 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from ..config import Config
+from ..errors import ConfigError
 from ..model import PatchSet, PayloadState, SourceInfo
 from ..rpm.header import PackageHeaders
+from ..statedir import StateDir, prune_srpms, write_atomic
 from . import tarcache
-from .discover import Candidate, check_package, is_local, local_path
-from .download import Progress
-from .fetch import download_candidate, find, make_http, srpms_dir
-from .fsutil import write_atomic
-from .laststate import LastSynced, write_last_synced
+from .discover import (
+    Candidate,
+    check_not_backwards,
+    check_package,
+    is_local,
+    list_candidates,
+    local_path,
+    newest,
+    split_name,
+)
+from .download import Downloaded, Progress, download
+from .http import Http
 from .probe import Probe, probe
 
 log = logging.getLogger(__name__)
 
-PROBE_STATE = "source-probe.json"
+
+def make_http(config: Config) -> Http:
+    return Http(timeout=config.source.timeout_seconds, retries=config.source.retries)
+
+
+@dataclasses.dataclass(frozen=True)
+class Fetched:
+    """A complete, verified src.rpm and how it was obtained."""
+
+    path: Path
+    candidate: Candidate
+    payload: PayloadState
+    bytes_transferred: int
+
+
+def find(config: Config, http: Http, *, src_rpm: str | None, last_synced: SourceInfo | None) -> tuple[Candidate, bool]:
+    """The src.rpm to use and whether the listing was unchanged since the last poll (304).
+
+    ``src_rpm`` is taken as given; a discovered one older than
+    ``last_synced`` is a mirror going backwards and refused.
+    """
+    if src_rpm is not None:
+        return _explicit(src_rpm, config.source.package), False
+    if not config.source.url:
+        raise ConfigError("'source.url' is not set: nowhere to look for src.rpms", where=config.path)
+    cache = StateDir(config.state.dir).http_cache
+    listing = list_candidates(http, config.source.url, config.source.package, cache)
+    candidate = newest(listing.candidates, config.source.url, config.source.package)
+    check_not_backwards(candidate, last_synced, config.source.url)
+    log.info("newest %s: %s (from %s)", config.source.package, candidate.file, listing.via)
+    return candidate, listing.not_modified
+
+
+def _explicit(src_rpm: str, package: str) -> Candidate:
+    if is_local(src_rpm):
+        path = local_path(src_rpm)
+        evr = split_name(path.name, package) or ("", "")
+        return Candidate(file=path.name, url=str(path), version=evr[0], release=evr[1])
+    name = unquote(urlsplit(src_rpm).path.rstrip("/").rsplit("/", 1)[-1])
+    evr = split_name(name, package) or ("", "")
+    return Candidate(file=name, url=src_rpm, version=evr[0], release=evr[1])
+
+
+def fetch(
+    config: Config,
+    *,
+    src_rpm: str | None = None,
+    last_synced: SourceInfo | None = None,
+    dest_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> Fetched:
+    """Discover and download the newest src.rpm (``patchsync fetch``); no header shortcut."""
+    with make_http(config) as http:
+        candidate, _ = find(config, http, src_rpm=src_rpm, last_synced=last_synced)
+        if is_local(candidate.url):
+            return Fetched(local_path(candidate.url), candidate, "local", 0)
+        got = _download(config, http, candidate, dest_dir, probed=None, progress=progress)
+        check_package(candidate, config.source.package, _nvr(got.headers))
+        return Fetched(got.path, candidate, "downloaded" if got.transferred else "cached", http.bytes_received)
+
+
+def _download(
+    config: Config,
+    http: Http,
+    candidate: Candidate,
+    dest_dir: Path | None,
+    *,
+    probed: Probe | None,
+    progress: Progress | None,
+) -> Downloaded:
+    """Download ``candidate`` into ``dest_dir``, by default the src.rpm cache (which is then pruned)."""
+    cache = StateDir(config.state.dir).srpms
+    got = download(
+        http,
+        candidate.url,
+        dest_dir or cache,
+        candidate.file,
+        max_bytes=config.source.max_bytes,
+        sha256=candidate.sha256,
+        size=candidate.size,
+        prefix=probed.prefix if probed is not None else b"",
+        progress=progress,
+    )
+    if dest_dir is None:
+        prune_srpms(cache, config.state.retain_srpms, current=got.path)
+    return got
 
 
 def obtain(
     config: Config,
     *,
     src_rpm: str | None = None,
-    allow_backwards: bool = False,
+    last_synced: SourceInfo | None = None,
     progress: Progress | None = None,
 ) -> PatchSet:
     """The patch set of the newest KOTD src.rpm (or of ``src_rpm``, a local path or URL).
@@ -52,21 +157,17 @@ def obtain(
     """
     from ..extract import extract_patchset
 
-    state_dir = Path(config.state.dir)
+    state_dir = StateDir(config.state.dir)
     tarball = config.source.tarball
+    package = config.source.package
     with make_http(config) as http:
-        candidate, not_modified = find(config, http, src_rpm=src_rpm, allow_backwards=allow_backwards)
-        discovered = src_rpm is None
+        candidate, not_modified = find(config, http, src_rpm=src_rpm, last_synced=last_synced)
 
-        package = config.source.package
         if is_local(candidate.url):
             patchset = extract_patchset(local_path(candidate.url), tarball)
             src = patchset.source
             check_package(candidate, package, (package, src.version, src.release))
-            result = _with_source(patchset, url=candidate.url, payload="local", transferred=0)
-            if discovered:
-                _record(state_dir, result.source)
-            return result
+            return _with_source(patchset, url=candidate.url, payload="local", transferred=0)
 
         # Issue 6: decide from the header alone whether anything changed.
         key: tarcache.CacheKey | None = None
@@ -84,17 +185,15 @@ def obtain(
             if probed is not None:
                 key = tarcache.key_for(probed.headers, tarball)
         check_package(candidate, package, _nvr(probed.headers) if probed is not None else None)
-        hit = tarcache.lookup(state_dir, key) if key is not None else None
+        hit = tarcache.lookup(state_dir.root, key) if key is not None else None
         if key is not None and hit is not None:
             if probed is not None:
                 _write_probe(state_dir, candidate, key)
             skipped = _from_cache(candidate, probed, hit, tarball=tarball, transferred=http.bytes_received)
             log.info("%s: %s; payload not downloaded", candidate.file, skipped.source.note)
-            if discovered:
-                _record(state_dir, skipped.source)
             return skipped
 
-        got = download_candidate(config, http, candidate, srpms_dir(config), probed=probed, progress=progress)
+        got = _download(config, http, candidate, None, probed=probed, progress=progress)
         check_package(candidate, package, _nvr(got.headers))
         # Verified as it arrived (or, when already complete, by verify_local).
         patchset = extract_patchset(got.path, tarball)
@@ -102,10 +201,8 @@ def obtain(
         result = _with_source(patchset, url=candidate.url, payload=payload, transferred=http.bytes_received)
         full_key = tarcache.key_for(got.headers, tarball)
         if full_key is not None:
-            tarcache.store(state_dir, full_key, result)
+            tarcache.store(state_dir.root, full_key, result)
             _write_probe(state_dir, candidate, full_key)
-        if discovered:
-            _record(state_dir, result.source)
         return result
 
 
@@ -137,18 +234,14 @@ def _with_source(patchset: PatchSet, *, url: str, payload: PayloadState, transfe
     return dataclasses.replace(patchset, source=source)
 
 
-def _record(state_dir: Path, source: SourceInfo) -> None:
-    write_last_synced(state_dir, LastSynced(version=source.version, release=source.release, file=source.file))
-
-
-def _read_probe(state_dir: Path) -> dict[str, str] | None:
+def _read_probe(state_dir: StateDir) -> dict[str, str] | None:
     try:
-        data = json.loads((state_dir / PROBE_STATE).read_text(encoding="utf-8"))
+        data = json.loads(state_dir.probe_record.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and {"url", "tarball", "series"} <= data.keys() else None
 
 
-def _write_probe(state_dir: Path, candidate: Candidate, key: tarcache.CacheKey) -> None:
+def _write_probe(state_dir: StateDir, candidate: Candidate, key: tarcache.CacheKey) -> None:
     record = {"url": candidate.url, "sha256": candidate.sha256, "tarball": key.tarball, "series": key.series}
-    write_atomic(state_dir / PROBE_STATE, json.dumps(record).encode())
+    write_atomic(state_dir.probe_record, json.dumps(record).encode())

@@ -9,14 +9,14 @@ headers themselves declare (``NeedMoreData.needed``) until they parse.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
+from http import HTTPStatus
 
 import requests
 
 from ..errors import DownloadError, PatchsyncError
 from ..rpm.header import NeedMoreData, PackageHeaders, parse_headers
-from .http import Http, describe
+from .http import Http, content_range, describe
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +25,6 @@ PROBE_START = 64 * 1024
 #: Give up probing (and download in full) past this: rpm itself refuses
 #: headers over 256 MB, but no sane src.rpm comes near this.
 PROBE_MAX = 32 * 1024 * 1024
-# RFC 9110 14.4: "Content-Range: bytes first-last/complete-length".
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
-HTTP_OK = 200
-HTTP_PARTIAL = 206
-HTTP_RANGE_NOT_SATISFIABLE = 416
 
 
 @dataclass(frozen=True)
@@ -52,20 +47,21 @@ def probe(http: Http, url: str, *, start: int = PROBE_START) -> Probe | None:
     while True:
         response = http.get(url, {"Range": f"bytes={len(buf)}-{want - 1}"})
         try:
-            if response.status_code == HTTP_OK:
+            if response.status_code == HTTPStatus.OK:
                 log.warning("%s: server ignores Range requests; downloading the whole file to read its headers", url)
                 return None
-            if response.status_code == HTTP_RANGE_NOT_SATISFIABLE:
+            if response.status_code == HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE:
                 log.warning("%s: file ends before its headers do; downloading it to see why", url)
                 return None
-            if response.status_code != HTTP_PARTIAL:
+            if response.status_code != HTTPStatus.PARTIAL_CONTENT:
                 raise DownloadError(f"HTTP {response.status_code} {response.reason}", where=url)
-            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", "").strip())
-            if match is None or int(match.group(1)) != len(buf):
-                log.warning("%s: unusable Content-Range %r; downloading the whole file", url, match and match.group(0))
+            header = response.headers.get("Content-Range", "")
+            parsed = content_range(header)
+            if parsed is None or parsed[0] != len(buf):
+                log.warning("%s: unusable Content-Range %r; downloading the whole file", url, header or None)
                 return None
-            if match.group(3) != "*":
-                total = int(match.group(3))
+            if parsed[1] is not None:
+                total = parsed[1]
             before = len(buf)
             try:
                 for chunk in http.iter_body(response):

@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..model import PatchSet
+from ..patches.series import SERIES_CONF
 from ..rpm.header import PackageHeaders
-from .fsutil import fsync_dir
+from ..statedir import StateDir, fsync_dir
 
 log = logging.getLogger(__name__)
 
-CACHE_DIR = "tarballs"
-SERIES_CONF = "series.conf"
 #: Entries kept; older ones (by last use) are removed.
 KEEP_ENTRIES = 4
 
@@ -69,7 +68,7 @@ def key_for(headers: PackageHeaders, tarball: str) -> CacheKey | None:
 
 
 def _root(state_dir: Path) -> Path:
-    return state_dir / CACHE_DIR
+    return StateDir(state_dir).tarballs
 
 
 def lookup(state_dir: Path, key: CacheKey) -> CacheEntry | None:

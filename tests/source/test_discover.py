@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from patchsync.errors import SourceError
+from patchsync.model import SourceInfo
 from patchsync.source.discover import (
     Candidate,
     check_not_backwards,
@@ -16,7 +17,6 @@ from patchsync.source.discover import (
     split_name,
 )
 from patchsync.source.http import Http
-from patchsync.source.laststate import LastSynced, read_last_synced, write_last_synced
 from tests.servers import FaultServer, Nginx
 
 NOISE = [
@@ -119,8 +119,14 @@ def test_missing_directory_is_an_error(tmp_path: Path, http: Http, nginx: Callab
 
 
 def test_mirror_going_backwards_is_refused(tmp_path: Path) -> None:
-    write_last_synced(tmp_path, LastSynced("2.6.32.10", "0.0.12.cccc333", "kernel-source-2.6.32.10-0.0.12.src.rpm"))
-    last = read_last_synced(tmp_path)
+    last = SourceInfo(
+        url="u",
+        file="kernel-source-2.6.32.10-0.0.12.src.rpm",
+        version="2.6.32.10",
+        release="0.0.12.cccc333",
+        tarball="patches.xen.tar.bz2",
+        tarball_sha256="",
+    )
     older = Candidate("kernel-source-2.6.32.10-0.0.3.src.rpm", "u", "2.6.32.10", "0.0.3")
     with pytest.raises(SourceError) as err:
         check_not_backwards(older, last, "http://m/src/")

@@ -14,7 +14,7 @@ import pytest
 from patchsync import config as configmod
 from patchsync.errors import SourceError
 from patchsync.source import obtain
-from patchsync.source.fetch import fetch
+from patchsync.source.pipeline import fetch
 from tests.conftest import require_tool
 from tests.rpmbuild import build_srpm
 from tests.servers import Fault, FaultServer, Nginx
@@ -59,6 +59,25 @@ def publish(root: Path, *srpms: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     for srpm in srpms:
         shutil.copyfile(srpm, root / srpm.name)
+
+
+def tree_and_config(tmp_path: Path, server: Nginx) -> Path:
+    """A bare tree whose ``ec2`` branch carries PATCHES_V1, and a config polling ``server``; its path.
+
+    ``state.dir`` is ``tmp_path/state``.
+    """
+    from tests.gittree import commit_files, init
+
+    repo = init(tmp_path / "tree.git", bare=True)
+    commit_files(repo, {"Makefile": b"all:\n"}, "base", branch="ec2")
+    for name, data in PATCHES_V1.items():
+        commit_files(repo, {f"debian.ec2/patches/{name}": data}, f"UBUNTU: [Xen] {name}", branch="ec2")
+    config = tmp_path / "patchsync.toml"
+    config.write_text(
+        f'[source]\nurl = "{server.url}src/"\n[state]\ndir = "{tmp_path / "state"}"\n'
+        f'[[target]]\nname = "lucid-ec2"\nrepo = "{repo}"\nbranch = "ec2"\n'
+    )
+    return config
 
 
 def sent(server: Nginx, since: int) -> tuple[int, int]:
@@ -184,11 +203,12 @@ def test_mirror_going_backwards(tmp_path: Path, kotd: dict[str, Path], nginx: Ca
     publish(www, kotd["first"], kotd["rebuild"])
     server = nginx(tmp_path / "www")
     config = make_config(tmp_path, server.url + "src/")
-    assert obtain(config).source.file == kotd["rebuild"].name
+    synced = obtain(config).source
+    assert synced.file == kotd["rebuild"].name
     (www / kotd["rebuild"].name).unlink()
     with pytest.raises(SourceError, match="mirror went backwards"):
-        obtain(config)
-    assert obtain(config, allow_backwards=True).source.file == kotd["first"].name
+        obtain(config, last_synced=synced)
+    assert obtain(config).source.file == kotd["first"].name
     explicit = obtain(config, src_rpm=server.url + "src/" + kotd["first"].name)
     assert explicit.source.file == kotd["first"].name
 
@@ -198,19 +218,10 @@ def test_second_check_via_the_cli_costs_under_1_mb(
 ) -> None:
     """Issue 6 end to end: ``patchsync check --json`` twice, bytes counted by nginx."""
     from patchsync.cli import main
-    from tests.gittree import commit_files, init
 
-    repo = init(tmp_path / "tree.git", bare=True)
-    commit_files(repo, {"Makefile": b"all:\n"}, "base", branch="ec2")
-    for name, data in PATCHES_V1.items():
-        commit_files(repo, {f"debian.ec2/patches/{name}": data}, f"UBUNTU: [Xen] {name}", branch="ec2")
     publish(tmp_path / "www" / "src", kotd["first"])
     server = nginx(tmp_path / "www")
-    config = tmp_path / "patchsync.toml"
-    config.write_text(
-        f'[source]\nurl = "{server.url}src/"\n[state]\ndir = "{tmp_path / "state"}"\n'
-        f'[[target]]\nname = "lucid-ec2"\nrepo = "{repo}"\nbranch = "ec2"\n'
-    )
+    config = tree_and_config(tmp_path, server)
     docs = []
     marks = []
     for _ in range(2):
@@ -233,6 +244,38 @@ def test_second_check_via_the_cli_costs_under_1_mb(
         f"source: payload skipped, {docs[1]['bytes_transferred']:,} bytes transferred;"
         f" tarball unchanged since {kotd['first'].name}"
     )
+
+
+def test_check_writes_only_caches_and_the_guard_is_what_sync_recorded(
+    tmp_path: Path, kotd: dict[str, Path], nginx: Callable[[Path], Nginx], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``check`` leaves the database alone; the going-backwards guard is the last successful sync."""
+    from patchsync.cli import main
+    from patchsync.state import State
+
+    www = tmp_path / "www" / "src"
+    publish(www, kotd["first"], kotd["rebuild"])
+    config = tree_and_config(tmp_path, nginx(tmp_path / "www"))
+    state_dir = tmp_path / "state"
+    assert main(["--config", str(config), "check"]) == 0
+    # Caches only (nginx's autoindex sends no validators, so no http-cache/): no database.
+    assert sorted(p.name for p in state_dir.iterdir()) == ["locks", "source-probe.json", "srpms", "tarballs"]
+
+    assert main(["--config", str(config), "sync", "--no-mail"]) == 0
+    with State(state_dir) as state:
+        synced = state.last_synced()
+        assert synced is not None
+        assert synced.file == kotd["rebuild"].name
+        runs = state.runs()
+    capsys.readouterr()
+
+    # The mirror goes back to an older build: refused, and check recorded nothing.
+    (www / kotd["rebuild"].name).unlink()
+    assert main(["--config", str(config), "check"]) == 2
+    assert "mirror went backwards" in capsys.readouterr().err
+    with State(state_dir) as state:
+        assert state.runs() == runs
+        assert state.last_synced() == synced
 
 
 def test_probe_cut_off_falls_back_to_full_download(
