@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin
 
-from ..errors import SourceError
+from ..errors import DownloadError, SourceError
 from ..model import SourceInfo
 from ..names import package_problem
 from .http import Http, get_page
@@ -86,7 +86,13 @@ def _from_repodata(http: Http, url: str, package: str, cache_dir: Path) -> Listi
     # The KOTD src/ directory is itself a repository, or the src/ folder of one.
     for repo_root in dict.fromkeys((base, urljoin(base, ".."))):
         repomd_url = urljoin(repo_root, "repodata/repomd.xml")
-        repomd = get_page(http, repomd_url, cache_dir)
+        try:
+            repomd = get_page(http, repomd_url, cache_dir)
+        except DownloadError as exc:
+            # The first request of a poll: a server that cannot be reached
+            # (or fails) is the configured URL's problem, and that is the
+            # URL the user knows; repomd.xml is only how it is asked.
+            raise DownloadError(exc.message, where=url) from exc
         if repomd is None:
             continue
         primary_url = primary_location(repomd.body, repomd_url)

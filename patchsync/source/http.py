@@ -181,9 +181,14 @@ class Http:
                 wait = after if after is not None else self.delay(attempt)
                 response.close()
             self.check_budget(url, problem, attempt, wait, started)
-            log.info("%s: %s; retrying in %.1f s (%d/%d)", url, problem, wait, attempt + 1, self.retries)
+            self.log_retry(url, problem, attempt, wait)
             self.sleep(wait)
             attempt += 1
+
+    def log_retry(self, url: str, problem: str, attempt: int, wait: float) -> None:
+        # A warning, so the default log level shows it: a dead mirror must
+        # not look like a hung run for the whole retry budget.
+        log.warning("retrying %d/%d in %s s: %s: %s", attempt + 1, self.retries, f"{wait:.3g}", url, problem)
 
     def check_budget(self, url: str, problem: str, attempt: int, wait: float, started: float) -> None:
         """Raise once ``attempt`` used the last retry or waiting would pass the time budget."""
@@ -228,7 +233,7 @@ class Http:
                 response.close()
             wait = self.delay(attempt)
             self.check_budget(url, problem, attempt, wait, started)
-            log.info("%s: %s; retrying in %.1f s", url, problem, wait)
+            self.log_retry(url, problem, attempt, wait)
             self.sleep(wait)
             attempt += 1
 

@@ -9,7 +9,7 @@ import pytest
 
 from patchsync.cli import main
 from tests.rpmbuild import build_srpm
-from tests.servers import Nginx
+from tests.servers import Nginx, free_port
 
 PATCHES = {"xen3-patch-2.6.32.9-10": b"--- a/Makefile\n+++ b/Makefile\n@@ -1 +1 @@\n-9\n+10\n"}
 
@@ -74,3 +74,21 @@ def test_fetch_with_no_candidates_is_one_line(
     out, err = capsys.readouterr()
     assert out == ""
     assert err == f"patchsync: error: {server.url}src/: no kernel-source-<version>-<release>.src.rpm found\n"
+
+
+def test_connection_refused_names_the_configured_url_and_logs_each_retry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}/kotd/src/"
+    config = tmp_path / "patchsync.toml"
+    config.write_text(f'[source]\nurl = "{url}"\nretries = 2\n[state]\ndir = "{tmp_path / "state"}"\n')
+    assert main(["--config", str(config), "fetch"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    # Each retry at the default level (a dead mirror must not look like a
+    # hung run), then one error naming the URL the user configured.
+    probe = url + "repodata/repomd.xml"
+    assert err == [
+        f"patchsync: WARNING: retrying 1/2 in 1 s: {probe}: connection refused",
+        f"patchsync: WARNING: retrying 2/2 in 2 s: {probe}: connection refused",
+        f"patchsync: error: {url}: connection refused (gave up after 3 attempts)",
+    ]
