@@ -209,6 +209,13 @@ def _validate(config: Config) -> None:
         raise ConfigError("'source.retries' must not be negative", where=where)
     if src.timeout_seconds <= 0:
         raise ConfigError("'source.timeout_seconds' must be positive", where=where)
+    if src.url.rstrip("/").endswith(".rpm"):
+        # Discovery would list "<file>/" and answer 404, which says nothing.
+        raise ConfigError(
+            f"'source.url' {src.url!r} names an rpm file, not the folder that lists the src.rpms "
+            "(set it to that folder, e.g. the KOTD's src/; one file is `--src-rpm FILE`)",
+            where=where,
+        )
     if not src.tarball or "/" in src.tarball:
         raise ConfigError("'source.tarball' must be a file name", where=where)
     if src.keys:

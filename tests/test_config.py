@@ -70,6 +70,11 @@ def test_target_defaults_and_review_ref(tmp_path: Path) -> None:
         ("[source]\nmax_bytes = '1G'\n", "'source.max_bytes' must be an integer, not str"),
         ("[source]\nretries = true\n", "'source.retries' must be an integer, not bool"),
         ("[source]\nseries_symbols = 'xen'\n", "'source.series_symbols' must be a list of a string"),
+        (
+            "[source]\nurl = 'https://kotd.example/src/kernel-source-2.6.32.10-0.0.3.src.rpm'\n",
+            "'source.url' 'https://kotd.example/src/kernel-source-2.6.32.10-0.0.3.src.rpm' names an rpm file, "
+            "not the folder that lists the src.rpms",
+        ),
         ("[[target]]\nname = 'a'\nbranch = 'b'\n", "missing required key 'target[0].repo'"),
         (
             "[[target]]\nname = 'a'\nrepo = 'r'\nbranch = 'b'\nmode = 'dev'\n",
