@@ -26,6 +26,7 @@ log = logging.getLogger("patchsync")
 COMMANDS: dict[str, str] = {
     "check": "check",
     "config": "configcmd",
+    "doctor": "doctor",
     "extract": "extract",
     "fetch": "fetch",
     "sync": "sync",

@@ -83,35 +83,15 @@ def send(
     where = _where(report)
     to = [parseaddr(a)[1] or a for a in (recipients or report.to)]
     sender = parseaddr(report.from_)[1] or report.from_
-    secret = password(report) if report.username else None
-    if report.username and secret is None:
-        raise MailError(
-            f"username {report.username!r} is set but no password "
-            f"(report.password_file, ${PASSWORD_ENV} or the credential {CREDENTIAL_NAME!r})",
-            where=where,
-        )
-    context = ssl.create_default_context()
     smtp: smtplib.SMTP | None = None
     refused: dict[str, tuple[int, bytes]] | None = None
     try:
-        if report.ssl:
-            smtp = smtplib.SMTP_SSL(report.smtp_host, report.smtp_port, timeout=timeout, context=context)
-        else:
-            smtp = smtplib.SMTP(report.smtp_host, report.smtp_port, timeout=timeout)
-        if report.starttls:
-            smtp.starttls(context=context)
-        if report.username:
-            assert secret is not None
-            smtp.login(report.username, secret)
+        smtp = _open(report, timeout)
         refused = smtp.sendmail(sender, to, _crlf(message))
-    except smtplib.SMTPAuthenticationError as exc:
-        raise MailError(f"login as {report.username!r} refused: {_smtp_text(exc)}", where=where) from None
     except smtplib.SMTPRecipientsRefused as exc:
         raise MailError(f"every recipient refused: {', '.join(exc.recipients)}", where=where) from None
-    except smtplib.SMTPResponseException as exc:
-        raise MailError(f"server said {exc.smtp_code} {_smtp_text(exc)}", where=where) from None
     except (smtplib.SMTPException, OSError) as exc:
-        raise MailError(f"cannot send: {exc or type(exc).__name__}", where=where) from None
+        raise _failure(report, exc, "cannot send") from None
     finally:
         if smtp is not None and refused is None:
             smtp.close()
@@ -130,6 +110,56 @@ def send(
         # Some recipients got it: the mail counts as sent (resending would
         # duplicate it for the others), the rest is worth a warning.
         log.warning("%s: recipients refused: %s", where, ", ".join(sorted(refused)))
+
+
+def login(report: ReportConfig, *, timeout: float = SMTP_TIMEOUT_SECONDS) -> None:
+    """Connect, say EHLO, start TLS and log in as a send would, then QUIT without sending."""
+    smtp: smtplib.SMTP | None = None
+    try:
+        smtp = _open(report, timeout)
+        smtp.quit()
+    except (smtplib.SMTPException, OSError) as exc:
+        raise _failure(report, exc, "cannot connect") from None
+    finally:
+        if smtp is not None:
+            smtp.close()
+
+
+def _open(report: ReportConfig, timeout: float) -> smtplib.SMTP:
+    """A connection ready for MAIL FROM: TLS as configured, logged in when a username is set."""
+    secret = password(report) if report.username else None
+    if report.username and secret is None:
+        raise MailError(
+            f"username {report.username!r} is set but no password "
+            f"(report.password_file, ${PASSWORD_ENV} or the credential {CREDENTIAL_NAME!r})",
+            where=_where(report),
+        )
+    context = ssl.create_default_context()
+    smtp: smtplib.SMTP
+    if report.ssl:
+        smtp = smtplib.SMTP_SSL(report.smtp_host, report.smtp_port, timeout=timeout, context=context)
+    else:
+        smtp = smtplib.SMTP(report.smtp_host, report.smtp_port, timeout=timeout)
+    try:
+        if report.starttls:
+            smtp.starttls(context=context)
+        if report.username:
+            assert secret is not None
+            smtp.login(report.username, secret)
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
+
+
+def _failure(report: ReportConfig, exc: smtplib.SMTPException | OSError, doing: str) -> MailError:
+    """The one-line error for an SMTP failure, naming the server."""
+    where = _where(report)
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return MailError(f"login as {report.username!r} refused: {_smtp_text(exc)}", where=where)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return MailError(f"server said {exc.smtp_code} {_smtp_text(exc)}", where=where)
+    return MailError(f"{doing}: {exc or type(exc).__name__}", where=where)
 
 
 def _crlf(message: bytes) -> bytes:
