@@ -20,6 +20,7 @@ from email.errors import HeaderParseError
 from email.headerregistry import Address, HeaderRegistry
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .names import branch_problem, control_problem
@@ -67,6 +68,8 @@ class StateConfig:
     """The cache and run history."""
 
     dir: str = field(default_factory=_default_state_dir)
+    #: ``postgresql://...`` for state two machines share; empty: SQLite in ``dir``.
+    database: str = ""
     retain_srpms: int = 2
     retain_backups: int = 10
 
@@ -225,6 +228,7 @@ def _validate(config: Config) -> None:
         load_keyring(src.keys)
     if config.state.retain_srpms < 1 or config.state.retain_backups < 0:
         raise ConfigError("'state.retain_srpms' must be >= 1 and 'state.retain_backups' >= 0", where=where)
+    _check_database(config.state.database, where)
     sched = config.schedule
     if sched.interval_seconds < 0 or sched.jitter_seconds < 0:
         raise ConfigError("'schedule' intervals must not be negative", where=where)
@@ -257,6 +261,34 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"'{key}.patches_dir' must be a relative path inside the tree", where=where)
         for attr in ("subject_update", "subject_add", "subject_remove", "subject_rename"):
             _check_template(getattr(target, attr), f"{key}.{attr}", where)
+
+
+#: URL schemes ``state.database`` accepts (libpq's two spellings).
+DATABASE_SCHEMES = ("postgresql", "postgres")
+
+
+def _check_database(url: str, where: str) -> None:
+    """A PostgreSQL URL with a database name, or empty; no password (libpq's files hold it)."""
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in DATABASE_SCHEMES:
+        raise ConfigError(
+            f"'state.database' must be a postgresql://[user@]host[:port]/dbname URL, not {url!r}", where=where
+        )
+    if not parts.path.strip("/"):
+        raise ConfigError("'state.database' must name a database (postgresql://host/dbname)", where=where)
+    if parts.password is not None:
+        # The config file is often world-readable; libpq's password file
+        # and the systemd credential are not.
+        raise ConfigError(
+            "'state.database' must not hold a password: use ~/.pgpass, PGPASSFILE or the credential 'db-password'",
+            where=where,
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(f"'state.database' has a bad port: {url!r}", where=where) from None
 
 
 def _check_branches(target: TargetConfig, key: str, where: str) -> None:

@@ -26,7 +26,7 @@ from .errors import PatchsyncError
 from .model import PatchSet, SourceInfo, TargetDrift
 from .report import mail as mailreport
 from .runs import CycleResult, TargetRun, utcnow
-from .state import KEY_LAST_SEEN, KEY_LAST_SYNCED, State
+from .state import KEY_LAST_SEEN, KEY_LAST_SYNCED, State, open_state
 from .statedir import StateDir, prune_srpms
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def run_cycle(
     state_dir = Path(config.state.dir)
     wait = CYCLE_LOCK_WAIT if lock_wait is None else lock_wait
     cycle_lock = lock.hold(StateDir(state_dir).cycle_lock, wait=wait, what=f"{trigger} cycle")
-    with cycle_lock, State(state_dir) as state:
+    with cycle_lock, open_state(config.state) as state:
         started = utcnow()
         run_id = state.begin_run(trigger, started)
         log.info("cycle #%d started (%s)", run_id, trigger)
@@ -183,7 +183,12 @@ def _run_steps(
     for tconf in targets:
         if stop():
             raise Stopped(f"stopped before target {tconf.name!r}")
-        runs.append(_one_target(config, patchset, tconf, sync=sync, dry_run=dry_run))
+        run = _one_target(config, patchset, tconf, sync=sync, dry_run=dry_run)
+        if sync and not dry_run and run.status == "updated" and run.head:
+            # The shared record of what patchsync wrote: the other machine of
+            # a pair tells its own writes from a person's by it.
+            state.record_written(tconf.name, sha=run.head, ref=run.ref, source_file=source.file, when=utcnow())
+        runs.append(run)
     if sync and not dry_run:
         if all(r.status in ("updated", "up-to-date") for r in runs):
             state.put(KEY_LAST_SYNCED, source.to_json())

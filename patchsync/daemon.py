@@ -44,7 +44,7 @@ from . import lock, notify
 from .config import Config, ScheduleConfig
 from .errors import ConfigError, LockError
 from .runs import utcnow
-from .state import KEY_DAEMON, State
+from .state import KEY_DAEMON, open_state
 from .statedir import StateDir
 
 log = logging.getLogger(__name__)
@@ -249,7 +249,7 @@ class Daemon:
         state_dir = self.config.state.dir
         with lock.hold(StateDir(state_dir).daemon_lock, wait=0, what="daemon"):
             trigger = build_trigger(self.config.schedule, where=self.config.path)
-            with State(state_dir):
+            with open_state(self.config.state):
                 pass  # create and migrate the database before the first cycle
             # APScheduler logs through its own logger; give it ours so its
             # warnings look like every other line (and reach the journal).
@@ -270,7 +270,7 @@ class Daemon:
                     signal.signal(sig, handler)
             self._stop_child()
             notify.notify("STOPPING=1")
-            with State(state_dir) as state:
+            with open_state(self.config.state) as state:
                 state.delete(KEY_DAEMON)
             log.info("daemon stopped")
         return 0
@@ -324,6 +324,8 @@ class Daemon:
                     "restart the daemon",
                     where=path,
                 )
+            if new.state.database != self.config.state.database:
+                raise ConfigError("'state.database' cannot change on reload; restart the daemon", where=path)
         except ConfigError as exc:
             log.error("reload failed, keeping the old configuration: %s", exc)
             return False
@@ -391,7 +393,7 @@ class Daemon:
         """Write the daemon's pid and next run into the database for ``patchsync status``."""
         nxt = self.next_run()
         try:
-            with State(self.config.state.dir) as state:
+            with open_state(self.config.state) as state:
                 state.put(
                     KEY_DAEMON,
                     {

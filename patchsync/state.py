@@ -1,10 +1,13 @@
-"""The state database: run history, what was last seen, the mail outbox.
+"""The state database: run history, what was last seen and written, the mail outbox.
 
-One SQLite file in ``state.dir``.  WAL mode and a busy timeout let the
-daemon and a manual ``patchsync sync`` (or ``history``) use it at once;
-every write is one short transaction, so a process killed at any point
-leaves either the old or the new row, never half of one.  The schema is
-versioned with ``PRAGMA user_version`` and migrated forward on open.
+By default one SQLite file in ``state.dir``; with ``[state] database =
+"postgresql://..."`` a PostgreSQL database that two machines share (the
+schema, its migrations and the engines live in :mod:`patchsync.database`).
+Every write is one short transaction, so a process killed at any point
+leaves either the old or the new row, never half of one; on SQLite, WAL
+mode and a busy timeout let the daemon and a manual ``patchsync sync`` use
+the file at once.  Reads run in their own short transaction too, so a
+PostgreSQL session never sits idle inside one.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import json
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +24,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from . import database as db
+from .config import StateConfig
 from .errors import StateError
 from .model import SourceInfo
 from .runs import CycleResult, TargetRun, source_from_json
@@ -36,56 +43,7 @@ KEY_LAST_SEEN = "last_seen"
 KEY_LAST_SYNCED = "last_synced"
 KEY_DAEMON = "daemon"
 
-#: Seconds a writer waits for another process's transaction (sqlite3
-#: busy_timeout); cycles write a handful of rows, so this is generous.
-BUSY_TIMEOUT_SECONDS = 30.0
-_RETRY_SECONDS = 0.05
-
-#: Schema migrations, in order; ``MIGRATIONS[n]`` takes ``user_version``
-#: from ``n`` to ``n + 1``.  Never edit a released entry: append one.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY,
-        started TEXT NOT NULL,
-        finished TEXT,
-        trigger TEXT NOT NULL,
-        source_file TEXT NOT NULL DEFAULT '',
-        version TEXT NOT NULL DEFAULT '',
-        release TEXT NOT NULL DEFAULT '',
-        tarball_sha256 TEXT NOT NULL DEFAULT '',
-        bytes_transferred INTEGER NOT NULL DEFAULT 0,
-        payload TEXT NOT NULL DEFAULT '',
-        source TEXT,
-        result TEXT NOT NULL DEFAULT 'running',
-        synced INTEGER NOT NULL DEFAULT 1,
-        dry_run INTEGER NOT NULL DEFAULT 0,
-        targets TEXT NOT NULL DEFAULT '[]',
-        error TEXT NOT NULL DEFAULT '',
-        mail TEXT NOT NULL DEFAULT '',
-        report BLOB
-    );
-    CREATE TABLE meta (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY,
-        run_id INTEGER REFERENCES runs(id),
-        dedup_key TEXT NOT NULL UNIQUE,
-        message_id TEXT NOT NULL,
-        targets TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        message BLOB NOT NULL,
-        created TEXT NOT NULL,
-        sent TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT NOT NULL DEFAULT ''
-    );
-    CREATE INDEX outbox_unsent ON outbox(id) WHERE sent IS NULL;
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
+SCHEMA_VERSION = len(db.MIGRATIONS)
 
 
 @dataclass(frozen=True)
@@ -103,6 +61,7 @@ class RunRow:
     targets: tuple[TargetRun, ...]
     error: str
     mail: str
+    host: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -110,6 +69,7 @@ class RunRow:
             "started": self.started,
             "finished": self.finished,
             "trigger": self.trigger,
+            "host": self.host or None,
             "result": self.result,
             "synced": self.synced,
             "dry_run": self.dry_run,
@@ -137,41 +97,66 @@ class OutboxMail:
     last_error: str
 
 
+@dataclass(frozen=True)
+class Written:
+    """What patchsync last wrote to a target's review branch, and from where."""
+
+    target: str
+    sha: str
+    ref: str
+    source_file: str
+    written: str
+    host: str
+
+
 def db_path(state_dir: str | os.PathLike[str]) -> Path:
+    """The SQLite file of the default backend."""
     return StateDir(state_dir).database
 
 
-def read_last_synced(state_dir: str | os.PathLike[str]) -> SourceInfo | None:
-    """The KOTD the last successful sync wrote, without creating the database.
+def read_last_synced(config: StateConfig) -> SourceInfo | None:
+    """The KOTD the last successful sync wrote, without creating a SQLite database.
 
     For ``check`` and ``fetch``, which write nothing to the database: no
-    database yet means nothing was synced yet.
+    SQLite file yet means nothing was synced yet.  A shared database is
+    read (a pair's guard is the pair's).
     """
-    if not db_path(state_dir).exists():
+    if not config.database and not db_path(config.dir).exists():
         return None
-    with State(state_dir) as state:
+    with open_state(config) as state:
         return state.last_synced()
 
 
 class State:
-    """An open state database; use as a context manager."""
+    """An open state database; use as a context manager.
 
-    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
-        self.path = db_path(state_dir)
+    ``database`` is ``state.database``: empty for SQLite in ``state_dir``.
+    The object holds one connection for its lifetime (the cycle lock on
+    PostgreSQL is a property of that session).
+    """
+
+    def __init__(self, state_dir: str | os.PathLike[str], database: str = "") -> None:
+        self.host = db.host_name()
+        self._engine, self.where = db.create_engine(state_dir, database)
+        self.backend = self._engine.dialect.name
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE
-            # below), so a reader never upgrades into a deadlock.
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"cannot open the state database: {exc}", where=self.path) from None
+            self._conn = self._engine.connect()
+        except sa.exc.DBAPIError as exc:
+            self._engine.dispose()
+            raise StateError(f"cannot open the state database: {db.error_text(exc)}", where=self.where) from None
         try:
-            self._prepare()
+            if self.backend == "sqlite":
+                db.prepare_sqlite(self._conn)
+            db.migrate(self._conn, self.where)
+        except sa.exc.DBAPIError as exc:
+            self.close()
+            raise StateError(f"not a usable state database: {db.error_text(exc)}", where=self.where) from None
         except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise StateError(f"not a usable state database: {exc}", where=self.path) from None
+            # prepare_sqlite talks to the driver directly.
+            self.close()
+            raise StateError(f"not a usable state database: {exc}", where=self.where) from None
         except BaseException:
-            self._db.close()
+            self.close()
             raise
 
     def __enter__(self) -> State:
@@ -183,130 +168,115 @@ class State:
         self.close()
 
     def close(self) -> None:
-        self._db.close()
+        try:
+            self._conn.close()
+        except sa.exc.DBAPIError as exc:
+            # The server went away; its session (and any lock) went with it.
+            log.debug("%s: closing: %s", self.where, db.error_text(exc))
+        finally:
+            self._engine.dispose()
+
+    @property
+    def connection(self) -> Connection:
+        """The session this object holds (the cycle lock and outbox claims use it)."""
+        return self._conn
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front, so the busy timeout applies
-        # here rather than as a mid-transaction SQLITE_BUSY.
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StateError(f"state database is busy: {exc}", where=self.path) from None
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
-            self._db.execute("COMMIT")
-
-    def _prepare(self) -> None:
-        """WAL mode and the current schema, retrying while another process does the same.
-
-        Switching to WAL needs an exclusive lock for which SQLite does not
-        call the busy handler, so two processes creating the database at
-        once would see "database is locked"; it only happens once per
-        database, and a short retry loop covers it.
-        """
-        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
-        while True:
-            try:
-                if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA foreign_keys=ON")
-                self._migrate()
+    def _read(self) -> Iterator[Connection]:
+        with self._errors():
+            if self._conn.in_transaction():
+                yield self._conn
                 return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() >= deadline:
-                    raise
-                time.sleep(_RETRY_SECONDS)
+            with self._conn.begin():
+                yield self._conn
 
-    def _migrate(self) -> None:
-        with self._write() as db:
-            (version,) = db.execute("PRAGMA user_version").fetchone()
-            if version > SCHEMA_VERSION:
-                raise StateError(
-                    f"schema version {version} is newer than this patchsync knows ({SCHEMA_VERSION}); "
-                    "upgrade patchsync",
-                    where=self.path,
-                )
-            for step in range(version, SCHEMA_VERSION):
-                log.info("%s: migrating state schema %d -> %d", self.path, step, step + 1)
-                for statement in _statements(MIGRATIONS[step]):
-                    db.execute(statement)
-            if version != SCHEMA_VERSION:
-                # PRAGMA takes no parameters; SCHEMA_VERSION is our own int.
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._errors(), db.write_transaction(self._conn) as conn:
+            yield conn
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.OperationalError as exc:
+            text = db.error_text(exc)
+            if "locked" in text:
+                raise StateError(f"state database is busy: {text}", where=self.where) from None
+            raise StateError(f"state database: {text}", where=self.where) from None
+        except sa.exc.DBAPIError as exc:
+            raise StateError(f"state database: {db.error_text(exc)}", where=self.where) from None
 
     @property
     def schema_version(self) -> int:
-        (version,) = self._db.execute("PRAGMA user_version").fetchone()
-        return int(version)
+        with self._read() as conn:
+            return db.schema_version_of(conn)
 
     # -- runs ---------------------------------------------------------------
 
     def begin_run(self, trigger: str, started: datetime) -> int:
-        """Record that a cycle started; a run killed later stays ``running``."""
-        with self._write() as db:
-            cur = db.execute("INSERT INTO runs (started, trigger) VALUES (?, ?)", (started.isoformat(), trigger))
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+        """Record that a cycle started on this host; a run killed later stays ``running``."""
+        with self._write() as conn:
+            new = conn.execute(
+                db.runs.insert().values(started=started.isoformat(), trigger=trigger, host=self.host)
+            ).inserted_primary_key
+            assert new is not None
+            return int(new[0])
 
     def finish_run(self, run_id: int, result: CycleResult, report: bytes | None = None) -> None:
         src = result.source
-        with self._write() as db:
-            db.execute(
-                """UPDATE runs SET finished = ?, source_file = ?, version = ?, release = ?,
-                   tarball_sha256 = ?, bytes_transferred = ?, payload = ?, source = ?, result = ?,
-                   synced = ?, dry_run = ?, targets = ?, error = ?, mail = ?, report = ?
-                   WHERE id = ?""",
-                (
-                    result.finished.isoformat(),
-                    src.file if src else "",
-                    src.version if src else "",
-                    src.release if src else "",
-                    src.tarball_sha256 if src else "",
-                    src.bytes_transferred if src else 0,
-                    src.payload if src else "",
-                    json.dumps(src.to_json()) if src else None,
-                    result.result,
-                    int(result.synced),
-                    int(result.dry_run),
-                    json.dumps([t.to_json() for t in result.targets]),
-                    result.error,
-                    result.mail,
-                    report,
-                    run_id,
-                ),
+        with self._write() as conn:
+            conn.execute(
+                db.runs.update()
+                .where(db.runs.c.id == run_id)
+                .values(
+                    finished=result.finished.isoformat(),
+                    source_file=src.file if src else "",
+                    version=src.version if src else "",
+                    release=src.release if src else "",
+                    tarball_sha256=src.tarball_sha256 if src else "",
+                    bytes_transferred=src.bytes_transferred if src else 0,
+                    payload=src.payload if src else "",
+                    source=json.dumps(src.to_json()) if src else None,
+                    result=result.result,
+                    synced=int(result.synced),
+                    dry_run=int(result.dry_run),
+                    targets=json.dumps([t.to_json() for t in result.targets]),
+                    error=result.error,
+                    mail=result.mail,
+                    report=report,
+                )
             )
 
     def set_run_mail(self, run_id: int, mail: str) -> None:
-        with self._write() as db:
-            db.execute("UPDATE runs SET mail = ? WHERE id = ?", (mail, run_id))
+        with self._write() as conn:
+            conn.execute(db.runs.update().where(db.runs.c.id == run_id).values(mail=mail))
 
     def runs(self, limit: int | None = 20) -> list[RunRow]:
         """The run history, newest first."""
-        rows = self._db.execute(
-            """SELECT id, started, finished, trigger, source, result, synced, dry_run, targets, error, mail
-               FROM runs ORDER BY id DESC LIMIT ?""",
-            (-1 if limit is None else limit,),
-        ).fetchall()
+        r = db.runs.c
+        query = sa.select(r.id, r.started, r.finished, r.trigger, r.source, r.result, r.synced, r.dry_run)
+        query = query.add_columns(r.targets, r.error, r.mail, r.host).order_by(r.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
         return [
             RunRow(
-                id=r[0],
-                started=r[1],
-                finished=r[2],
-                trigger=r[3],
-                source=source_from_json(json.loads(r[4]) if r[4] else None),
-                result=r[5],
-                synced=bool(r[6]),
-                dry_run=bool(r[7]),
-                targets=tuple(TargetRun.from_json(t) for t in json.loads(r[8])),
-                error=r[9],
-                mail=r[10],
+                id=row.id,
+                started=row.started,
+                finished=row.finished,
+                trigger=row.trigger,
+                source=source_from_json(json.loads(row.source) if row.source else None),
+                result=row.result,
+                synced=bool(row.synced),
+                dry_run=bool(row.dry_run),
+                targets=tuple(TargetRun.from_json(t) for t in json.loads(row.targets)),
+                error=row.error,
+                mail=row.mail,
+                host=row.host,
             )
-            for r in rows
+            for row in rows
         ]
 
     def last_target_runs(self) -> dict[str, tuple[RunRow, TargetRun]]:
@@ -324,25 +294,34 @@ class State:
         just does not send it); the one people mean by "the last report" is
         the one that was mailed, so the outbox comes first.
         """
-        row = self._db.execute("SELECT run_id, message FROM outbox ORDER BY id DESC LIMIT 1").fetchone()
-        if row is None:
-            row = self._db.execute(
-                "SELECT id, report FROM runs WHERE report IS NOT NULL ORDER BY id DESC LIMIT 1"
-            ).fetchone()
+        box, r = db.outbox.c, db.runs.c
+        with self._read() as conn:
+            row = conn.execute(sa.select(box.run_id, box.message).order_by(box.id.desc()).limit(1)).first()
+            if row is None:
+                row = conn.execute(
+                    sa.select(r.id, r.report).where(r.report.is_not(None)).order_by(r.id.desc()).limit(1)
+                ).first()
         return (row[0], bytes(row[1])) if row else None
 
     # -- small named values ------------------------------------------------
 
     def get(self, key: str) -> Any:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        with self._read() as conn:
+            value = conn.execute(sa.select(db.meta.c.value).where(db.meta.c.key == key)).scalar()
+        return json.loads(value) if value is not None else None
 
     def put(self, key: str, value: Any) -> None:
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, json.dumps(value)),
-            )
+        text = json.dumps(value)
+        with self._write() as conn:
+            # An upsert needs dialect-specific SQL; update-then-insert inside
+            # one write transaction is the same on both backends.
+            done = conn.execute(db.meta.update().where(db.meta.c.key == key).values(value=text)).rowcount
+            if not done:
+                conn.execute(db.meta.insert().values(key=key, value=text))
+
+    def delete(self, key: str) -> None:
+        with self._write() as conn:
+            conn.execute(db.meta.delete().where(db.meta.c.key == key))
 
     def last_seen(self) -> SourceInfo | None:
         """The newest KOTD src.rpm a cycle looked at."""
@@ -352,9 +331,26 @@ class State:
         """The KOTD src.rpm the last successful sync wrote (the "going backwards" guard)."""
         return source_from_json(self.get(KEY_LAST_SYNCED))
 
-    def delete(self, key: str) -> None:
-        with self._write() as db:
-            db.execute("DELETE FROM meta WHERE key = ?", (key,))
+    # -- what patchsync wrote ------------------------------------------------
+
+    def record_written(self, target: str, *, sha: str, ref: str, source_file: str, when: datetime) -> None:
+        """Remember that this host wrote ``sha`` to ``target``'s review branch ``ref``."""
+        values = {"sha": sha, "ref": ref, "source_file": source_file, "written": when.isoformat(), "host": self.host}
+        w = db.written
+        with self._write() as conn:
+            if not conn.execute(w.update().where(w.c.target == target).values(**values)).rowcount:
+                conn.execute(w.insert().values(target=target, **values))
+
+    def written(self, target: str) -> Written | None:
+        """What patchsync last wrote to ``target`` (from any host), or ``None``."""
+        w = db.written
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(w.c.target, w.c.sha, w.c.ref, w.c.source_file, w.c.written, w.c.host).where(
+                    w.c.target == target
+                )
+            ).first()
+        return Written(*row) if row else None
 
     # -- the outbox ---------------------------------------------------------
 
@@ -370,54 +366,57 @@ class State:
         created: datetime,
     ) -> int | None:
         """Store a mail to send; ``None`` when this report was queued before."""
-        with self._write() as db:
-            cur = db.execute(
-                """INSERT INTO outbox (run_id, dedup_key, message_id, targets, subject, message, created)
-                   VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dedup_key) DO NOTHING""",
-                (run_id, dedup_key, message_id, json.dumps(list(targets)), subject, message, created.isoformat()),
-            )
-            return cur.lastrowid if cur.rowcount else None
+        box = db.outbox
+        with self._write() as conn:
+            # The write lock (SQLite) or the unique index (PostgreSQL, below)
+            # makes the check and the insert one step.
+            if conn.execute(sa.select(box.c.id).where(box.c.dedup_key == dedup_key)).first() is not None:
+                return None
+            try:
+                with conn.begin_nested():
+                    new = conn.execute(
+                        box.insert().values(
+                            run_id=run_id,
+                            dedup_key=dedup_key,
+                            message_id=message_id,
+                            targets=json.dumps(list(targets)),
+                            subject=subject,
+                            message=message,
+                            created=created.isoformat(),
+                        )
+                    ).inserted_primary_key
+            except sa.exc.IntegrityError:
+                # The other machine of a pair queued the same report just now.
+                return None
+            assert new is not None
+            return int(new[0])
 
     def unsent(self) -> list[OutboxMail]:
         """Mails not sent yet, oldest first."""
-        return self._outbox("WHERE sent IS NULL ORDER BY id")
+        return self._outbox(sa.select(*_OUTBOX_COLUMNS).where(db.outbox.c.sent.is_(None)).order_by(db.outbox.c.id))
 
     def outbox(self) -> list[OutboxMail]:
         """Every mail ever queued, oldest first."""
-        return self._outbox("ORDER BY id")
+        return self._outbox(sa.select(*_OUTBOX_COLUMNS).order_by(db.outbox.c.id))
 
-    def _outbox(self, tail: str) -> list[OutboxMail]:
-        rows = self._db.execute(
-            "SELECT id, run_id, dedup_key, message_id, targets, subject, message, created, sent, attempts, last_error"
-            " FROM outbox " + tail
-        ).fetchall()
-        return [
-            OutboxMail(
-                id=r[0],
-                run_id=r[1],
-                dedup_key=r[2],
-                message_id=r[3],
-                targets=tuple(json.loads(r[4])),
-                subject=r[5],
-                message=bytes(r[6]),
-                created=r[7],
-                sent=r[8],
-                attempts=r[9],
-                last_error=r[10],
-            )
-            for r in rows
-        ]
+    def _outbox(self, query: sa.Select[Any]) -> list[OutboxMail]:
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [_mail(r) for r in rows]
 
     def mark_sent(self, mail_id: int, when: datetime) -> None:
-        with self._write() as db:
-            db.execute(
-                "UPDATE outbox SET sent = ?, attempts = attempts + 1, last_error = '' WHERE id = ?",
-                (when.isoformat(), mail_id),
+        box = db.outbox
+        with self._write() as conn:
+            conn.execute(
+                box.update()
+                .where(box.c.id == mail_id)
+                .values(sent=when.isoformat(), attempts=box.c.attempts + 1, last_error="")
             )
 
     def mark_failed(self, mail_id: int, error: str) -> None:
-        with self._write() as db:
-            db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, mail_id))
+        box = db.outbox
+        with self._write() as conn:
+            conn.execute(box.update().where(box.c.id == mail_id).values(attempts=box.c.attempts + 1, last_error=error))
 
     def previous_message_id(self, target: str) -> str | None:
         """The Message-ID of the newest mail about ``target`` (for threading)."""
@@ -427,7 +426,40 @@ class State:
         return None
 
 
-def _statements(script: str) -> list[str]:
-    # sqlite3.executescript() would COMMIT our transaction; run statements
-    # one by one instead so a migration is all-or-nothing.
-    return [s.strip() for s in script.split(";") if s.strip()]
+_OUTBOX_COLUMNS = tuple(
+    db.outbox.c[name]
+    for name in (
+        "id",
+        "run_id",
+        "dedup_key",
+        "message_id",
+        "targets",
+        "subject",
+        "message",
+        "created",
+        "sent",
+        "attempts",
+        "last_error",
+    )
+)
+
+
+def _mail(r: sa.Row[Any]) -> OutboxMail:
+    return OutboxMail(
+        id=r.id,
+        run_id=r.run_id,
+        dedup_key=r.dedup_key,
+        message_id=r.message_id,
+        targets=tuple(json.loads(r.targets)),
+        subject=r.subject,
+        message=bytes(r.message),
+        created=r.created,
+        sent=r.sent,
+        attempts=r.attempts,
+        last_error=r.last_error,
+    )
+
+
+def open_state(config: StateConfig) -> State:
+    """The state database ``[state]`` names."""
+    return State(config.dir, config.database)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -270,6 +271,32 @@ def test_sync_cycle_commits_to_the_review_branch_and_mails_the_commits(env: Env)
     assert [(t.status, t.head) for t in again.targets] == [("up-to-date", review)]
     assert (again.mail, again.exit_code) == ("quiet", 0)
     assert len(env.smtp.received) == 1
+
+
+def test_a_cycle_keeps_its_state_in_the_database_it_is_given(env: Env, database: str) -> None:
+    """The same cycle on either backend; with PostgreSQL, state.dir keeps no history."""
+    config = replace(env.config, state=replace(env.config.state, database=database))
+    env.smtp.start()
+    first = cycle.run_cycle(config, trigger="daemon")
+    again = cycle.run_cycle(config, trigger="daemon")
+    assert [(r.result, r.mail) for r in (first, again)] == [("updated", "sent"), ("up-to-date", "quiet")]
+    assert len(env.smtp.received) == 1
+    review = gittree.git(env.repo, "rev-parse", "refs/heads/patchsync/lucid-ec2")
+    with State(config.state.dir, database) as state:
+        assert [(r.id, r.result, r.host) for r in state.runs()] == [
+            (again.run_id, "up-to-date", socket.gethostname()),
+            (first.run_id, "updated", socket.gethostname()),
+        ]
+        assert state.last_synced() == kotd().source
+        written = state.written("lucid-ec2")
+        assert written is not None
+        assert (written.sha, written.ref, written.source_file) == (
+            review,
+            "refs/heads/patchsync/lucid-ec2",
+            kotd().source.file,
+        )
+        assert [m.sent is not None for m in state.outbox()] == [True]
+    assert (Path(config.state.dir) / "patchsync.sqlite3").exists() == (not database)
 
 
 def test_a_kotd_rebuilt_with_the_same_tarball_changes_nothing(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:

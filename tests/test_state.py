@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -10,8 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from patchsync import state as statemod
+from patchsync.config import StateConfig
 from patchsync.errors import StateError
 from patchsync.model import SourceInfo
 from patchsync.runs import Commit, CycleResult, PatchLine, TargetRun
@@ -55,59 +58,37 @@ def _result(**kw: object) -> CycleResult:
     return CycleResult(**fields)  # type: ignore[arg-type]
 
 
-def test_new_database_is_at_the_current_schema_in_wal_mode(tmp_path: Path) -> None:
-    with statemod.State(tmp_path) as st:
+def test_new_database_is_at_the_current_schema(tmp_path: Path, database: str) -> None:
+    with statemod.State(tmp_path, database) as st:
         assert st.schema_version == statemod.SCHEMA_VERSION
+        assert st.backend == ("postgresql" if database else "sqlite")
+    if database:
+        # Nothing but the caches belongs in state.dir with a shared database.
+        assert list(tmp_path.iterdir()) == []
+        return
     db = sqlite3.connect(tmp_path / DB_NAME)
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {
         "runs",
         "meta",
         "outbox",
+        "written",
+        "schema_version",
     }
 
 
-def test_migration_runs_every_step_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with statemod.State(tmp_path) as st:
-        st.put("last_seen", {"file": "a.src.rpm"})
-    # A later release adds a column: only the new step runs, data survives.
-    monkeypatch.setattr(
-        statemod, "MIGRATIONS", (*statemod.MIGRATIONS, "ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT ''")
-    )
-    monkeypatch.setattr(statemod, "SCHEMA_VERSION", len(statemod.MIGRATIONS))
-    with statemod.State(tmp_path) as st:
-        assert st.schema_version == 2
-        assert st.get("last_seen") == {"file": "a.src.rpm"}
-    db = sqlite3.connect(tmp_path / DB_NAME)
-    assert "note" in [r[1] for r in db.execute("PRAGMA table_info(runs)")]
-
-
-def test_failed_migration_leaves_the_old_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    statemod.State(tmp_path).close()
-    monkeypatch.setattr(
-        statemod,
-        "MIGRATIONS",
-        (*statemod.MIGRATIONS, "ALTER TABLE runs ADD COLUMN x TEXT; ALTER TABLE nosuch ADD COLUMN y TEXT"),
-    )
-    monkeypatch.setattr(statemod, "SCHEMA_VERSION", 2)
-    with pytest.raises(StateError, match="not a usable state database"):
-        statemod.State(tmp_path)
-    db = sqlite3.connect(tmp_path / DB_NAME)
-    assert db.execute("PRAGMA user_version").fetchone() == (1,)
-    assert "x" not in [r[1] for r in db.execute("PRAGMA table_info(runs)")]
-
-
-def test_newer_schema_is_refused_with_the_file_named(tmp_path: Path) -> None:
-    statemod.State(tmp_path).close()
-    db = sqlite3.connect(tmp_path / DB_NAME)
-    db.execute("PRAGMA user_version = 99")
-    db.close()
+def test_newer_schema_is_refused_with_the_database_named(tmp_path: Path, database: str) -> None:
+    with statemod.State(tmp_path, database) as st:
+        where = st.where
+        with st.connection.begin():
+            st.connection.execute(sa.text("UPDATE schema_version SET version = 99"))
     with pytest.raises(StateError) as info:
-        statemod.State(tmp_path)
+        statemod.State(tmp_path, database)
     assert str(info.value) == (
-        f"{tmp_path / DB_NAME}: schema version 99 is newer than this patchsync knows "
-        f"({statemod.SCHEMA_VERSION}); upgrade patchsync"
+        f"{where}: schema version 99 is newer than this patchsync knows ({statemod.SCHEMA_VERSION}); upgrade patchsync"
     )
+    if database:
+        assert where == database
 
 
 def test_garbage_file_is_a_state_error(tmp_path: Path) -> None:
@@ -116,8 +97,35 @@ def test_garbage_file_is_a_state_error(tmp_path: Path) -> None:
         statemod.State(tmp_path)
 
 
-def test_run_round_trips_through_history(tmp_path: Path) -> None:
-    with statemod.State(tmp_path) as st:
+def test_an_unreachable_server_is_one_line_naming_the_url(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://patchsync@127.0.0.1:{port}/patchsync"
+    with pytest.raises(StateError) as info:
+        statemod.State(tmp_path, url)
+    text = str(info.value)
+    assert text.startswith(f"{url}: cannot open the state database: ")
+    assert "refused" in text
+    assert "\n" not in text
+
+
+def test_a_wrong_password_is_refused_without_showing_it(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "db-password").write_text("not-the-password\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    with pytest.raises(StateError) as info:
+        statemod.State(tmp_path, pg_url)
+    assert str(info.value).startswith(f"{pg_url}: cannot open the state database: ")
+    assert "password authentication failed" in str(info.value)
+    assert "not-the-password" not in str(info.value)
+
+
+def test_run_round_trips_through_history(tmp_path: Path, database: str) -> None:
+    with statemod.State(tmp_path, database) as st:
         first = st.begin_run("timer", T0)
         st.finish_run(first, _result(mail="sent"), report=b"Subject: x\n\nbody\n")
         second = st.begin_run("manual", T1)  # killed: never finished
@@ -131,6 +139,7 @@ def test_run_round_trips_through_history(tmp_path: Path) -> None:
             "started": "2026-11-23T21:30:00+00:00",
             "finished": "2026-11-23T21:31:05+00:00",
             "trigger": "timer",
+            "host": socket.gethostname(),
             "result": "updated",
             "synced": True,
             "dry_run": False,
@@ -163,10 +172,11 @@ def test_run_round_trips_through_history(tmp_path: Path) -> None:
         assert st.runs(limit=1)[0].id == second
         assert st.last_report() == (first, b"Subject: x\n\nbody\n")
         assert st.last_target_runs()["lucid-ec2"][0].id == first
-    db = sqlite3.connect(tmp_path / DB_NAME)
-    assert db.execute(
-        "SELECT source_file, version, release, tarball_sha256, bytes_transferred FROM runs"
-    ).fetchone() == (
+        with st.connection.begin():
+            row = st.connection.execute(
+                sa.text("SELECT source_file, version, release, tarball_sha256, bytes_transferred FROM runs")
+            ).first()
+    assert tuple(row or ()) == (
         SOURCE.file,
         "2.6.32.10",
         "0.0.3.bbbb222",
@@ -175,8 +185,8 @@ def test_run_round_trips_through_history(tmp_path: Path) -> None:
     )
 
 
-def test_outbox_dedup_and_threading(tmp_path: Path) -> None:
-    with statemod.State(tmp_path) as st:
+def test_outbox_dedup_and_threading(tmp_path: Path, database: str) -> None:
+    with statemod.State(tmp_path, database) as st:
         kw = {"run_id": None, "targets": ["a", "b"], "subject": "s", "message": b"m", "created": T0}
         first = st.queue_mail(dedup_key="k1", message_id="<1@x>", **kw)  # type: ignore[arg-type]
         assert first is not None
@@ -193,12 +203,12 @@ def test_outbox_dedup_and_threading(tmp_path: Path) -> None:
         assert st.previous_message_id("c") is None
 
 
-def test_two_processes_write_at_once(tmp_path: Path) -> None:
-    """The daemon and a manual run share the database: the busy timeout serialises them."""
+def test_two_processes_write_at_once(tmp_path: Path, database: str) -> None:
+    """The daemon and a manual run (or two machines) share the database; transactions serialise them."""
     script = textwrap.dedent(f"""
         from datetime import datetime, UTC
         from patchsync.state import State
-        with State({str(tmp_path)!r}) as st:
+        with State({str(tmp_path)!r}, {database!r}) as st:
             for i in range(20):
                 st.begin_run("proc", datetime.now(UTC))
                 st.put("counter", i)
@@ -210,16 +220,43 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
     for proc in procs:
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
-    with statemod.State(tmp_path) as st:
+    with statemod.State(tmp_path, database) as st:
         assert len(st.runs(limit=None)) == 60
+        assert st.get("counter") == 19
 
 
-def test_the_guard_reads_what_the_cycle_records_and_never_creates_the_database(tmp_path: Path) -> None:
+def test_the_guard_reads_what_the_cycle_records_and_never_creates_the_database(tmp_path: Path, database: str) -> None:
     """``check`` and ``fetch`` read the going-backwards guard without writing the database."""
-    assert statemod.read_last_synced(tmp_path) is None
+    conf = StateConfig(dir=str(tmp_path), database=database)
+    assert statemod.read_last_synced(conf) is None
     assert list(tmp_path.iterdir()) == []
-    with statemod.State(tmp_path) as st:
+    with statemod.open_state(conf) as st:
         assert st.last_synced() is None
         st.put(statemod.KEY_LAST_SYNCED, SOURCE.to_json())
         assert st.last_synced() == SOURCE
-    assert statemod.read_last_synced(tmp_path) == SOURCE
+        st.put(statemod.KEY_LAST_SYNCED, {**SOURCE.to_json(), "release": "0.0.5.dddd444"})
+        assert st.get(statemod.KEY_LAST_SYNCED)["release"] == "0.0.5.dddd444"
+        st.delete(statemod.KEY_LAST_SYNCED)
+        assert st.last_synced() is None
+        st.put(statemod.KEY_LAST_SYNCED, SOURCE.to_json())
+    assert statemod.read_last_synced(conf) == SOURCE
+
+
+def test_what_patchsync_wrote_is_kept_per_target_with_its_host(tmp_path: Path, database: str) -> None:
+    with statemod.State(tmp_path, database) as st:
+        assert st.written("lucid-ec2") is None
+        st.record_written("lucid-ec2", sha="1" * 40, ref="refs/heads/patchsync/lucid-ec2", source_file="a", when=T0)
+        st.record_written("lucid-ec2", sha="2" * 40, ref="refs/heads/patchsync/lucid-ec2", source_file="b", when=T1)
+        st.record_written("other", sha="3" * 40, ref="refs/heads/review", source_file="b", when=T1)
+    with statemod.State(tmp_path, database) as st:
+        assert st.written("lucid-ec2") == statemod.Written(
+            target="lucid-ec2",
+            sha="2" * 40,
+            ref="refs/heads/patchsync/lucid-ec2",
+            source_file="b",
+            written=T1.isoformat(),
+            host=socket.gethostname(),
+        )
+        other = st.written("other")
+        assert other is not None
+        assert other.sha == "3" * 40

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     with lock.hold(StateDir(config.state.dir).cycle_lock, wait=cycle.CYCLE_LOCK_WAIT, what="check"):
         # The going-backwards guard reads what the last sync recorded, as a cycle's does.
-        patchset = obtain(config, src_rpm=args.src_rpm, last_synced=read_last_synced(config.state.dir))
+        patchset = obtain(config, src_rpm=args.src_rpm, last_synced=read_last_synced(config.state))
     verbose = bool(getattr(args, "verbose", False))
     checks: list[TargetCheck] = []
     for target in targets:

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     fetched = fetch(
         config,
         src_rpm=args.src_rpm,
-        last_synced=read_last_synced(config.state.dir),
+        last_synced=read_last_synced(config.state),
         dest_dir=output,
         progress=make_progress(args.src_rpm.rsplit("/", 1)[-1] if args.src_rpm else "download"),
     )

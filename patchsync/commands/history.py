@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..state import RunRow, State
+from ..state import RunRow, open_state
 from ._common import load_config, print_json
 
 HELP = "show the recorded runs, newest first"
@@ -24,7 +24,7 @@ def _positive(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args)
-    with State(config.state.dir) as state:
+    with open_state(config.state) as state:
         rows = state.runs(limit=args.limit)
     if args.json:
         print_json({"runs": [row.to_json() for row in rows]})

@@ -8,7 +8,7 @@ import email.policy
 import sys
 
 from ..errors import ConfigError
-from ..state import State
+from ..state import open_state
 from ._common import load_config
 
 HELP = "print the last report (RFC 5322, as mailed), or re-send it"
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args)
-    with State(config.state.dir) as state:
+    with open_state(config.state) as state:
         last = state.last_report()
     if last is None:
         print("patchsync: no report yet", file=sys.stderr)

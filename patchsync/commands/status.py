@@ -9,7 +9,7 @@ from typing import Any
 
 from ..config import Config, TargetConfig
 from ..daemon import running_daemon
-from ..state import KEY_DAEMON, State
+from ..state import KEY_DAEMON, open_state
 from ._common import load_config, print_json
 
 HELP = "show per target the last run, its result and the review branch head"
@@ -34,7 +34,7 @@ def _review_head(target: TargetConfig) -> str | None:
 
 
 def collect(config: Config) -> dict[str, Any]:
-    with State(config.state.dir) as state:
+    with open_state(config.state) as state:
         last = state.last_target_runs()
         daemon_info = state.get(KEY_DAEMON)
         seen = state.last_seen()
