@@ -20,13 +20,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import lock
 from .config import Config, TargetConfig
 from .errors import PatchsyncError
 from .model import PatchSet, SourceInfo, TargetDrift
 from .report import mail as mailreport
 from .runs import CycleResult, TargetRun, utcnow
-from .state import KEY_LAST_SEEN, KEY_LAST_SYNCED, State, open_state
+from .state import KEY_LAST_SEEN, KEY_LAST_SYNCED, State, hold_cycle
 from .statedir import StateDir, prune_srpms
 
 log = logging.getLogger(__name__)
@@ -98,10 +97,8 @@ def run_cycle(
     between steps; every other failure is recorded in the result.
     """
     targets = (config.target(target),) if target else config.targets
-    state_dir = Path(config.state.dir)
     wait = CYCLE_LOCK_WAIT if lock_wait is None else lock_wait
-    cycle_lock = lock.hold(StateDir(state_dir).cycle_lock, wait=wait, what=f"{trigger} cycle")
-    with cycle_lock, open_state(config.state) as state:
+    with hold_cycle(config.state, wait=wait, what=f"{trigger} cycle") as state:
         started = utcnow()
         run_id = state.begin_run(trigger, started)
         log.info("cycle #%d started (%s)", run_id, trigger)

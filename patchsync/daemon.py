@@ -28,7 +28,6 @@ Design (issue 5, sections 1 and 2):
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import multiprocessing
 import os
@@ -44,7 +43,7 @@ from . import lock, notify
 from .config import Config, ScheduleConfig
 from .errors import ConfigError, LockError
 from .runs import utcnow
-from .state import KEY_DAEMON, open_state
+from .state import daemon_key, open_state
 from .statedir import StateDir
 
 log = logging.getLogger(__name__)
@@ -67,20 +66,7 @@ _EXIT_CRASHED = 70  # EX_SOFTWARE, sysexits.h
 
 def running_daemon(state_dir: str | os.PathLike[str]) -> str | None:
     """Who holds the daemon lock (``pid N daemon``), or ``None`` when no daemon runs."""
-    path = StateDir(state_dir).daemon_lock
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "a daemon"
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+    return lock.holder(StateDir(state_dir).daemon_lock)
 
 
 # -- cron ---------------------------------------------------------------------
@@ -271,7 +257,7 @@ class Daemon:
             self._stop_child()
             notify.notify("STOPPING=1")
             with open_state(self.config.state) as state:
-                state.delete(KEY_DAEMON)
+                state.delete(daemon_key(state.host))
             log.info("daemon stopped")
         return 0
 
@@ -395,7 +381,7 @@ class Daemon:
         try:
             with open_state(self.config.state) as state:
                 state.put(
-                    KEY_DAEMON,
+                    daemon_key(state.host),
                     {
                         "pid": os.getpid(),
                         "schedule": _describe(self.config.schedule),

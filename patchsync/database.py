@@ -63,6 +63,10 @@ ADVISORY_NAMESPACE = 0x70617463  # "patc"
 ADVISORY_CYCLE = 1
 ADVISORY_MIGRATE = 2
 
+#: ``application_name`` is this prefix and the host name, so ``pg_stat_activity``
+#: (and ``status``) tell which machine a session belongs to.
+APPLICATION_PREFIX = "patchsync@"
+
 #: ``application_name`` is cut by the server at NAMEDATALEN - 1 bytes.
 _APPLICATION_NAME_MAX = 63
 
@@ -106,7 +110,7 @@ def create_engine(state_dir: str | os.PathLike[str], url: str = "") -> tuple[Eng
     if url:
         connect_args: dict[str, Any] = {
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-            "application_name": f"patchsync@{host_name()}"[:_APPLICATION_NAME_MAX],
+            "application_name": f"{APPLICATION_PREFIX}{host_name()}"[:_APPLICATION_NAME_MAX],
             # A machine that dies mid-cycle must release the cycle lock
             # soon: TCP keepalives make the server drop its session.
             "keepalives": 1,

@@ -53,6 +53,23 @@ def hold(path: str | os.PathLike[str], *, wait: float = 10.0, what: str = "") ->
         os.close(fd)
 
 
+def holder(path: str | os.PathLike[str]) -> str | None:
+    """Who holds the lock on ``path`` now (``pid N what``), or ``None`` when nobody does."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_holder(fd) or "another process"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _read_holder(fd: int) -> str:
     try:
         return os.pread(fd, 200, 0).decode("utf-8", "replace").strip()

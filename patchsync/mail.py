@@ -176,21 +176,28 @@ def flush_outbox(state: State, report: ReportConfig) -> FlushResult:
     """Send every unsent mail, oldest first; failures stay queued for next time."""
     sent = failed = 0
     error = ""
-    for mail in state.unsent():
-        if error:
-            # The server is down or refusing us: do not hammer it with the
-            # rest; they are counted and stay queued.
-            failed += 1
-            continue
-        try:
-            send(report, mail.message)
-        except MailError as exc:
-            error = str(exc)
-            failed += 1
-            state.mark_failed(mail.id, error)
-            log.warning("mail %r stays in the outbox: %s", mail.subject, error)
-            continue
-        state.mark_sent(mail.id, utcnow())
+    after = 0
+    while True:
+        # Each mail is claimed in the database while it is sent, so two
+        # machines sharing the outbox never send the same one.
+        with state.claim_unsent(after) as mail:
+            if mail is None:
+                break
+            after = mail.id
+            if error:
+                # The server is down or refusing us: do not hammer it with
+                # the rest; they are counted and stay queued.
+                failed += 1
+                continue
+            try:
+                send(report, mail.message)
+            except MailError as exc:
+                error = str(exc)
+                failed += 1
+                state.mark_failed(mail.id, error)
+                log.warning("mail %r stays in the outbox: %s", mail.subject, error)
+                continue
+            state.mark_sent(mail.id, utcnow())
         sent += 1
         log.info("mailed %r to %s", mail.subject, ", ".join(report.to))
     return FlushResult(sent=sent, failed=failed, error=error)

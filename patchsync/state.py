@@ -16,10 +16,11 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -28,8 +29,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import database as db
+from . import lock
 from .config import StateConfig
-from .errors import StateError
+from .errors import LockError, StateError
 from .model import SourceInfo
 from .runs import CycleResult, TargetRun, source_from_json
 from .statedir import StateDir
@@ -41,7 +43,13 @@ log = logging.getLogger(__name__)
 KEY_LAST_SEEN = "last_seen"
 #: The KOTD the last successful sync wrote: the going-backwards guard.
 KEY_LAST_SYNCED = "last_synced"
+#: Per host (:func:`daemon_key`): what that host's daemon last published.
 KEY_DAEMON = "daemon"
+#: Who took the PostgreSQL cycle lock (host, pid, what, since).
+KEY_CYCLE_LOCK = "cycle_lock"
+
+#: How often a process waiting for the PostgreSQL cycle lock retries.
+_LOCK_POLL_SECONDS = 0.2
 
 SCHEMA_VERSION = len(db.MIGRATIONS)
 
@@ -211,6 +219,59 @@ class State:
     def schema_version(self) -> int:
         with self._read() as conn:
             return db.schema_version_of(conn)
+
+    # -- the cycle lock (PostgreSQL) ------------------------------------------
+
+    @contextmanager
+    def advisory_cycle_lock(self, *, wait: float, what: str, deadline: float | None = None) -> Iterator[None]:
+        """Hold the pair's cycle lock: a session-level advisory lock on this object's connection.
+
+        The server releases it when the session ends, so a machine (or a
+        cycle process) that dies mid-cycle frees it with its connection;
+        TCP keepalives (database.create_engine) bound how long a dead
+        machine's session lingers.  ``deadline`` (``time.monotonic()``)
+        ends the wait instead when part of ``wait`` went on another lock.
+        """
+        key = (db.ADVISORY_NAMESPACE, db.ADVISORY_CYCLE)
+        if deadline is None:
+            deadline = time.monotonic() + wait
+        while True:
+            with self._read() as conn:
+                got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(*key))).scalar()
+            if got:
+                break
+            if time.monotonic() >= deadline:
+                holder = self.cycle_lock_holder()
+                raise LockError(f"held by {holder or 'another session'}; waited {wait:g} s", where=self.where)
+            time.sleep(_LOCK_POLL_SECONDS)
+        try:
+            self.put(KEY_CYCLE_LOCK, {"host": self.host, "pid": os.getpid(), "what": what, "since": _now()})
+            yield
+        finally:
+            try:
+                with self._read() as conn:
+                    conn.execute(sa.select(sa.func.pg_advisory_unlock(*key)))
+            except StateError as exc:
+                # The session is gone, and the lock with it.
+                log.warning("releasing the cycle lock: %s", exc)
+
+    def cycle_lock_holder(self) -> str | None:
+        """Who holds the PostgreSQL cycle lock now (``pid N what on HOST since T``), or ``None``."""
+        if self.backend != "postgresql":
+            return None
+        query = sa.text(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :ns AND l.objid = :key AND l.objsubid = 2"
+        )
+        with self._read() as conn:
+            name = conn.execute(query, {"ns": db.ADVISORY_NAMESPACE, "key": db.ADVISORY_CYCLE}).scalar()
+        if name is None:
+            return None
+        host = str(name).removeprefix(db.APPLICATION_PREFIX)
+        info = self.get(KEY_CYCLE_LOCK)
+        if isinstance(info, dict) and info.get("host") == host:
+            return f"pid {info.get('pid')} {info.get('what')} on {host} since {info.get('since')}"
+        return f"a session on {host}"
 
     # -- runs ---------------------------------------------------------------
 
@@ -404,6 +465,30 @@ class State:
             rows = conn.execute(query).all()
         return [_mail(r) for r in rows]
 
+    @contextmanager
+    def claim_unsent(self, after: int = 0) -> Iterator[OutboxMail | None]:
+        """The oldest unsent mail with an id above ``after``, claimed for this block.
+
+        On PostgreSQL the row stays locked (``FOR UPDATE SKIP LOCKED``) in a
+        transaction until the block ends, so the other machine of a pair
+        skips a mail this one is sending; :meth:`mark_sent` and
+        :meth:`mark_failed` inside the block commit with the claim.  A
+        process that dies while sending rolls the claim back, and the mail
+        is retried (the documented kill window).  On SQLite the cycle lock
+        already serialises senders, and holding the write lock through an
+        SMTP conversation would stall every other writer, so nothing is held.
+        """
+        box = db.outbox
+        query = sa.select(*_OUTBOX_COLUMNS).where(box.c.sent.is_(None), box.c.id > after).order_by(box.c.id)
+        if self.backend != "postgresql":
+            with self._read() as conn:
+                row = conn.execute(query.limit(1)).first()
+            yield _mail(row) if row else None
+            return
+        with self._errors(), self._conn.begin():
+            row = self._conn.execute(query.limit(1).with_for_update(skip_locked=True)).first()
+            yield _mail(row) if row else None
+
     def mark_sent(self, mail_id: int, when: datetime) -> None:
         box = db.outbox
         with self._write() as conn:
@@ -460,6 +545,43 @@ def _mail(r: sa.Row[Any]) -> OutboxMail:
     )
 
 
+def daemon_key(host: str) -> str:
+    """The ``meta`` key of ``host``'s daemon: the machines of a pair each publish their own."""
+    return f"{KEY_DAEMON}@{host}"
+
+
+def cycle_lock_holder(config: StateConfig, state: State) -> str | None:
+    """Who holds the cycle lock now: the pair's (PostgreSQL) or this machine's file lock."""
+    holder = state.cycle_lock_holder()
+    if holder is None:
+        local = lock.holder(StateDir(config.dir).cycle_lock)
+        holder = f"{local} on {state.host}" if local else None
+    return holder
+
+
 def open_state(config: StateConfig) -> State:
     """The state database ``[state]`` names."""
     return State(config.dir, config.database)
+
+
+@contextmanager
+def hold_cycle(config: StateConfig, *, wait: float, what: str) -> Iterator[State]:
+    """The cycle lock and the state database, for one cycle.
+
+    The file lock in ``state.dir`` is always taken: the caches there are
+    this machine's, and ``check`` shares it.  With PostgreSQL the
+    advisory lock is taken after it (always in that order, so two
+    processes never wait on each other crosswise): it keeps the other
+    machine of a pair out.
+    """
+    deadline = time.monotonic() + wait
+    with lock.hold(StateDir(config.dir).cycle_lock, wait=wait, what=what), open_state(config) as state:
+        if state.backend != "postgresql":
+            yield state
+            return
+        with state.advisory_cycle_lock(wait=wait, what=what, deadline=deadline):
+            yield state
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()

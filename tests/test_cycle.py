@@ -30,6 +30,7 @@ from tests.lockholder import held
 from tests.smtp import SmtpServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST = socket.gethostname()
 
 #: The source step every cycle and check goes through; replaced by a KOTD built here.
 OBTAIN = "patchsync.source.pipeline.obtain"
@@ -367,10 +368,10 @@ def test_history_status_and_report_commands(env: Env, capsys: pytest.CaptureFixt
     with State(env.config.state.dir) as state:
         newest, oldest = state.runs()
     assert out == [
-        f"#{second.run_id:<4} {newest.started.replace('T', ' ')[:19]}  daemon   up-to-date 2.6.32.10-0.0.3.bbbb222"
-        "  lucid-ec2 up-to-date  [mail quiet]",
-        f"#{first.run_id:<4} {oldest.started.replace('T', ' ')[:19]}  manual   updated    2.6.32.10-0.0.3.bbbb222"
-        "  lucid-ec2 updated (2 commits)  [mail sent]",
+        f"#{second.run_id:<4} {newest.started.replace('T', ' ')[:19]}  {HOST}  daemon   up-to-date "
+        "2.6.32.10-0.0.3.bbbb222  lucid-ec2 up-to-date  [mail quiet]",
+        f"#{first.run_id:<4} {oldest.started.replace('T', ' ')[:19]}  {HOST}  manual   updated    "
+        "2.6.32.10-0.0.3.bbbb222  lucid-ec2 updated (2 commits)  [mail sent]",
     ]
     assert cli.main(["--config", env.config.path, "history", "--json", "--limit", "1"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -382,6 +383,7 @@ def test_history_status_and_report_commands(env: Env, capsys: pytest.CaptureFixt
     assert cli.main(["--config", env.config.path, "status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["daemon"] == {"running": False}
+    assert status["cycle_lock"] is None
     assert status["last_seen"] == kotd().source.to_json()
     assert status["outbox_unsent"] == 0
     assert status["targets"] == [
@@ -390,14 +392,17 @@ def test_history_status_and_report_commands(env: Env, capsys: pytest.CaptureFixt
             "mode": "released",
             "review_branch": "refs/heads/patchsync/lucid-ec2",
             "review_head": head,
-            "last_run": {"id": second.run_id, "started": newest.started, "trigger": "daemon"},
+            "last_run": {"id": second.run_id, "started": newest.started, "trigger": "daemon", "host": HOST},
             "result": "up-to-date",
             "error": None,
         }
     ]
     assert cli.main(["--config", env.config.path, "status"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == (
-        f"lucid-ec2 (released): up-to-date, last run #{second.run_id} {newest.started.replace('T', ' ')[:19]}, "
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "cycle lock: free"
+    assert lines[-1] == (
+        f"lucid-ec2 (released): up-to-date, last run #{second.run_id} {newest.started.replace('T', ' ')[:19]}"
+        f" on {HOST}, "
         f"refs/heads/patchsync/lucid-ec2 at {head[:12]}"
     )
 

@@ -37,11 +37,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_row(row: RunRow) -> str:
-    """One line per run: id, start, trigger, result, KOTD, per-target outcome, mail."""
+    """One line per run: id, start, host, trigger, result, KOTD, per-target outcome, mail."""
     started = row.started.replace("T", " ").removesuffix("+00:00")
     kotd = f"{row.source.version}-{row.source.release}" if row.source else "-"
     targets = ", ".join(_target(t.name, t.status, len(t.commits)) for t in row.targets)
-    line = f"#{row.id:<4} {started}  {row.trigger:<8} {row.result:<10} {kotd}"
+    # The host matters once two machines share the history; runs from
+    # before patchsync recorded it have none.
+    host = f"{row.host}  " if row.host else ""
+    line = f"#{row.id:<4} {started}  {host}{row.trigger:<8} {row.result:<10} {kotd}"
     if targets:
         line += f"  {targets}"
     if row.error:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..config import Config, TargetConfig
 from ..daemon import running_daemon
-from ..state import KEY_DAEMON, open_state
+from ..state import cycle_lock_holder, daemon_key, open_state
 from ._common import load_config, print_json
 
 HELP = "show per target the last run, its result and the review branch head"
@@ -36,10 +36,11 @@ def _review_head(target: TargetConfig) -> str | None:
 def collect(config: Config) -> dict[str, Any]:
     with open_state(config.state) as state:
         last = state.last_target_runs()
-        daemon_info = state.get(KEY_DAEMON)
+        daemon_info = state.get(daemon_key(state.host))
         seen = state.last_seen()
         synced = state.last_synced()
         unsent = len(state.unsent())
+        lock_holder = cycle_lock_holder(config.state, state)
     holder = running_daemon(config.state.dir)
     daemon: dict[str, Any] = {"running": holder is not None}
     if holder is not None and isinstance(daemon_info, dict):
@@ -64,13 +65,14 @@ def collect(config: Config) -> dict[str, Any]:
         if row_target is not None:
             row, outcome = row_target
             entry.update(
-                last_run={"id": row.id, "started": row.started, "trigger": row.trigger},
+                last_run={"id": row.id, "started": row.started, "trigger": row.trigger, "host": row.host or None},
                 result=outcome.status,
                 error=outcome.error or None,
             )
         targets.append(entry)
     return {
         "daemon": daemon,
+        "cycle_lock": lock_holder,
         "last_seen": seen.to_json() if seen else None,
         "last_synced": synced.to_json() if synced else None,
         "outbox_unsent": unsent,
@@ -89,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"daemon: running (pid {daemon.get('pid')}), next run {daemon.get('next_run') or 'unknown'}")
     else:
         print("daemon: not running")
+    print(f"cycle lock: {'held by ' + data['cycle_lock'] if data['cycle_lock'] else 'free'}")
     seen = data["last_seen"]
     print(f"last KOTD seen: {seen['file'] if seen else 'none'}")
     if data["outbox_unsent"]:
@@ -97,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         head = t["review_head"][:12] if t["review_head"] else "(none)"
         last = t["last_run"]
         when = f"#{last['id']} {last['started'].replace('T', ' ').removesuffix('+00:00')}" if last else "never run"
+        if last and last["host"]:
+            when += f" on {last['host']}"
         line = f"{t['name']} ({t['mode']}): {t['result'] or '-'}, last run {when}, {t['review_branch']} at {head}"
         if t["error"]:
             line += f"; error: {t['error']}"
