@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "daemon": "daemon",
     "history": "history",
     "status": "status",
+    "state": "statecmd",
     "report": "report",
 }
 

@@ -228,7 +228,7 @@ def _validate(config: Config) -> None:
         load_keyring(src.keys)
     if config.state.retain_srpms < 1 or config.state.retain_backups < 0:
         raise ConfigError("'state.retain_srpms' must be >= 1 and 'state.retain_backups' >= 0", where=where)
-    _check_database(config.state.database, where)
+    check_database_url(config.state.database, where)
     sched = config.schedule
     if sched.interval_seconds < 0 or sched.jitter_seconds < 0:
         raise ConfigError("'schedule' intervals must not be negative", where=where)
@@ -267,28 +267,26 @@ def _validate(config: Config) -> None:
 DATABASE_SCHEMES = ("postgresql", "postgres")
 
 
-def _check_database(url: str, where: str) -> None:
+def check_database_url(url: str, where: str, key: str = "'state.database'") -> None:
     """A PostgreSQL URL with a database name, or empty; no password (libpq's files hold it)."""
     if not url:
         return
     parts = urlsplit(url)
     if parts.scheme not in DATABASE_SCHEMES:
-        raise ConfigError(
-            f"'state.database' must be a postgresql://[user@]host[:port]/dbname URL, not {url!r}", where=where
-        )
+        raise ConfigError(f"{key} must be a postgresql://[user@]host[:port]/dbname URL, not {url!r}", where=where)
     if not parts.path.strip("/"):
-        raise ConfigError("'state.database' must name a database (postgresql://host/dbname)", where=where)
+        raise ConfigError(f"{key} must name a database (postgresql://host/dbname)", where=where)
     if parts.password is not None:
         # The config file is often world-readable; libpq's password file
         # and the systemd credential are not.
         raise ConfigError(
-            "'state.database' must not hold a password: use ~/.pgpass, PGPASSFILE or the credential 'db-password'",
+            f"{key} must not hold a password: use ~/.pgpass, PGPASSFILE or the credential 'db-password'",
             where=where,
         )
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
-        raise ConfigError(f"'state.database' has a bad port: {url!r}", where=where) from None
+        raise ConfigError(f"{key} has a bad port: {url!r}", where=where) from None
 
 
 def _check_branches(target: TargetConfig, key: str, where: str) -> None:

@@ -255,6 +255,21 @@ class State:
                 # The session is gone, and the lock with it.
                 log.warning("releasing the cycle lock: %s", exc)
 
+    def _batches(self, table: sa.Table) -> Iterator[list[dict[str, Any]]]:
+        """Every row of ``table`` as dicts, in primary key order, :data:`COPY_BATCH` at a time."""
+        (key,) = table.primary_key.columns
+        last: Any = None
+        while True:
+            query = sa.select(table).order_by(key).limit(COPY_BATCH)
+            if last is not None:
+                query = query.where(key > last)
+            with self._read() as conn:
+                rows = [dict(r) for r in conn.execute(query).mappings()]
+            if not rows:
+                return
+            last = rows[-1][key.name]
+            yield rows
+
     def cycle_lock_holder(self) -> str | None:
         """Who holds the PostgreSQL cycle lock now (``pid N what on HOST since T``), or ``None``."""
         if self.backend != "postgresql":
@@ -511,6 +526,9 @@ class State:
         return None
 
 
+#: The tables :func:`copy_state` copies, parents first.
+_COPIED = (db.runs, db.meta, db.written, db.outbox)
+
 _OUTBOX_COLUMNS = tuple(
     db.outbox.c[name]
     for name in (
@@ -543,6 +561,67 @@ def _mail(r: sa.Row[Any]) -> OutboxMail:
         attempts=r.attempts,
         last_error=r.last_error,
     )
+
+
+#: Rows copied per statement by :func:`copy_state`: reports make run rows
+#: large, and a long history must not be held in memory at once.
+COPY_BATCH = 200
+
+
+@dataclass(frozen=True)
+class Copied:
+    """What :func:`copy_state` copied."""
+
+    runs: int
+    mails: int
+    unsent: int
+    values: int
+    written: int
+
+
+def copy_state(source: State, target: State) -> Copied:
+    """Copy the history, the named values, what was written and the outbox into an empty ``target``.
+
+    One transaction on ``target``: a failure leaves it empty.  Row ids are
+    kept (mails name their run), then PostgreSQL's id sequences are moved
+    past them.  Values that describe a live process (a daemon's status,
+    the lock holder) are left behind.  ``source`` is only read.
+    """
+    with target._read() as conn:
+        counts = {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() for t in _COPIED}
+        # The lock holder's own record (this migration's) is no state.
+        keys = conn.execute(sa.select(db.meta.c.key)).scalars()
+        counts[db.meta.name] = sum(1 for k in keys if not _live_key(k))
+    if any(counts.values()):
+        held = ", ".join(f"{n} {name}" for name, n in counts.items() if n)
+        raise StateError(f"already holds state ({held}); copy only into an empty database", where=target.where)
+    copied = dict.fromkeys((t.name for t in _COPIED), 0)
+    with target._write() as dest:
+        for table in _COPIED:
+            for batch in source._batches(table):
+                rows = [r for r in batch if not _live_key(str(r["key"]))] if table is db.meta else batch
+                if rows:
+                    dest.execute(table.insert(), rows)
+                copied[table.name] += len(rows)
+        if target.backend == "postgresql":
+            for table in (db.runs, db.outbox):
+                dest.execute(
+                    sa.text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'),"
+                        f" (SELECT COALESCE(MAX(id), 0) + 1 FROM {table.name}), false)"
+                    )
+                )
+    return Copied(
+        runs=copied["runs"],
+        mails=copied["outbox"],
+        unsent=len(target.unsent()),
+        values=copied["meta"],
+        written=copied["written"],
+    )
+
+
+def _live_key(key: str) -> bool:
+    return key in (KEY_CYCLE_LOCK, KEY_DAEMON) or key.startswith(KEY_DAEMON + "@")
 
 
 def daemon_key(host: str) -> str:

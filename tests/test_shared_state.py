@@ -7,9 +7,11 @@ where the test kills it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -17,13 +19,17 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from patchsync import cli
 from patchsync.config import StateConfig
 from patchsync.errors import LockError
-from patchsync.state import State, cycle_lock_holder, hold_cycle
+from patchsync.runs import CycleResult
+from patchsync.state import KEY_LAST_SYNCED, State, cycle_lock_holder, daemon_key, hold_cycle
 from tests.conftest import REPO_ROOT
+from tests.daemonrun import write_config
 from tests.smtp import SmtpServer
 
 T0 = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)
@@ -88,8 +94,12 @@ def test_a_killed_holder_releases_the_lock_with_its_session(pair: tuple[StateCon
         holder.wait(10)
 
 
+def _message(key: str) -> bytes:
+    return f"From: a@example.org\r\nTo: b@example.org\r\nSubject: {key}\r\n\r\nbody\r\n".encode()
+
+
 def _queue(state: State, key: str) -> int:
-    message = f"From: a@example.org\r\nTo: b@example.org\r\nSubject: {key}\r\n\r\nbody\r\n".encode()
+    message = _message(key)
     mail_id = state.queue_mail(
         run_id=None,
         dedup_key=key,
@@ -165,3 +175,85 @@ def test_two_machines_flushing_at_once_deliver_each_mail_once(
     with State(b.dir, b.database) as state:
         assert state.unsent() == []
         assert all(m.attempts == 1 for m in state.outbox())
+
+
+def _history(config: Path, capsys: pytest.CaptureFixture[str]) -> Any:
+    capsys.readouterr()
+    assert cli.main(["--config", str(config), "history", "--json", "--limit", "100"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_state_migrate_copies_history_and_outbox_into_postgresql(
+    tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_dir = tmp_path / "state"
+    with State(state_dir) as old:
+        for i in range(3):
+            run_id = old.begin_run("timer", T0)
+            result = CycleResult(trigger="timer", started=T0, finished=T0, source=None, mail="sent")
+            old.finish_run(run_id, result, report=f"Subject: run {i}\n\nbody\n".encode())
+        sent, waiting = _queue(old, "sent"), _queue(old, "waiting")
+        old.mark_sent(sent, T0)
+        old.put(KEY_LAST_SYNCED, {"file": "kernel-source-2.6.32.10-0.0.3.src.rpm"})
+        old.put(daemon_key(HOST), {"pid": 1})
+        old.record_written("lucid-ec2", sha="1" * 40, ref="refs/heads/patchsync/lucid-ec2", source_file="k", when=T0)
+    before = sqlite3.connect(state_dir / "patchsync.sqlite3").execute("SELECT COUNT(*) FROM runs").fetchone()
+    local = write_config(tmp_path / "local.toml", {"state": {"dir": str(state_dir)}})
+    shared = write_config(tmp_path / "shared.toml", {"state": {"dir": str(state_dir), "database": pg_url}})
+    expected = _history(local, capsys)
+
+    assert cli.main(["--config", str(local), "state", "migrate", "--to", pg_url]) == 0
+    assert capsys.readouterr().out == (
+        f"copied 3 runs, 2 mails (1 unsent), 1 values and 1 targets' written records from "
+        f"{state_dir / 'patchsync.sqlite3'} to {pg_url}\n"
+        f'now set [state] database = "{pg_url}" in {local} and restart patchsync\n'
+    )
+    assert _history(shared, capsys) == expected
+    with State(state_dir, pg_url) as new:
+        assert [m.id for m in new.unsent()] == [waiting]
+        assert new.last_report() == (None, _message("waiting"))
+        assert new.get(KEY_LAST_SYNCED) == {"file": "kernel-source-2.6.32.10-0.0.3.src.rpm"}
+        # A daemon's published status describes a process, not history.
+        assert new.get(daemon_key(HOST)) is None
+        written = new.written("lucid-ec2")
+        assert written is not None
+        assert written.sha == "1" * 40
+        # New rows continue the copied numbering.
+        assert new.begin_run("manual", T0) == 4
+        assert _queue(new, "after") == waiting + 1
+    # The SQLite file is left as it was (the way back).
+    assert sqlite3.connect(state_dir / "patchsync.sqlite3").execute("SELECT COUNT(*) FROM runs").fetchone() == before
+
+    # A second migration would mix two histories: refused, nothing written.
+    assert cli.main(["--config", str(local), "state", "migrate", "--to", pg_url]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"patchsync: error: {pg_url}: already holds state (4 runs, 1 meta, 1 written, 3 outbox); "
+        "copy only into an empty database\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("", "--to: the URL must not be empty"),
+        ("sqlite:///x", "--to: the URL must be a postgresql://[user@]host[:port]/dbname URL, not 'sqlite:///x'"),
+        ("postgresql://u:pw@h/db", "--to: the URL must not hold a password"),
+    ],
+)
+def test_state_migrate_refuses_a_bad_url(
+    tmp_path: Path, url: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_dir = tmp_path / "state"
+    State(state_dir).close()
+    local = write_config(tmp_path / "local.toml", {"state": {"dir": str(state_dir)}})
+    assert cli.main(["--config", str(local), "state", "migrate", "--to", url]) == 2
+    assert capsys.readouterr().err.startswith(f"patchsync: error: {message}")
+
+
+def test_state_migrate_needs_a_sqlite_database(tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    local = write_config(tmp_path / "local.toml", {"state": {"dir": str(tmp_path / "state")}})
+    assert cli.main(["--config", str(local), "state", "migrate", "--to", pg_url]) == 2
+    assert capsys.readouterr().err == (
+        f"patchsync: error: {tmp_path / 'state' / 'patchsync.sqlite3'}: no SQLite state database to migrate\n"
+    )
