@@ -12,7 +12,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from .config import TargetConfig
-from .errors import PatchError, TarballError
+from .errors import GitError, PatchError, TarballError
+from .gitsync.access import commit_of
 from .gitsync.tree import SERIES_FILE, read_patches
 from .model import PatchDelta, PatchSet, TargetDrift
 from .names import path_problem
@@ -305,6 +306,14 @@ def compare_target(
     guarded_out: list[str] = []
     kotd_order = kotd_series_order(patchset, names, symbols, warnings, guarded_out)
     tree = read_patches(target.repo, target.branch, target.patches_dir)
+    if target.base and commit_of(target.repo, target.base) is None:
+        # Found here, not first in sync: check must not call a target that
+        # cannot be synced "drift" (exit 1).
+        raise GitError(
+            f"base {target.base!r} does not exist: fetch it, or set 'base' to the upstream ref "
+            "the patch commits sit on",
+            where=target.repo,
+        )
     warnings.extend(tree.warnings)
     result = compare(kotd_files, kotd_order, tree.files, tree.order, target.hold, details=details)
     warnings.extend(result.warnings)

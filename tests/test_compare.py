@@ -256,7 +256,8 @@ def _patchset(files: dict[str, bytes], series: bytes | None = SERIES) -> PatchSe
 
 
 def _target(repo: Path, **kw: object) -> TargetConfig:
-    return TargetConfig(name="lucid-ec2", repo=str(repo), branch="ec2", base="v2.6.32", **kw)  # type: ignore[arg-type]
+    fields: dict[str, object] = {"base": "v2.6.32", **kw}
+    return TargetConfig(name="lucid-ec2", repo=str(repo), branch="ec2", **fields)  # type: ignore[arg-type]
 
 
 def _tree_repo(tmp_path: Path) -> Path:
@@ -356,7 +357,7 @@ def test_compare_target_strip_zero_and_no_series(tmp_path: Path) -> None:
     repo = init(tmp_path / "t")
     commit_files(repo, {"p/patches.xen/x.diff": _p("x")}, "x", branch="ec2")
     drift = compare_target(
-        _patchset({"patches.xen/x.diff": _p("x")}, None), _target(repo, strip=0, patches_dir="p"), ("xen",)
+        _patchset({"patches.xen/x.diff": _p("x")}, None), _target(repo, strip=0, patches_dir="p", base=""), ("xen",)
     )
     assert [(p.name, p.status) for p in drift.patches] == [("patches.xen/x.diff", "unchanged")]
     assert drift.warnings == ("the src.rpm has no series.conf; KOTD order is by name",)
@@ -390,7 +391,9 @@ def test_odd_patch_formats_in_a_real_tree(tmp_path: Path) -> None:
     for name, data in tree.items():
         commit_files(repo, {f"debian.ec2/patches/{name}": data}, name, branch="ec2")
     series = "".join(f"patches.xen/{n}\n" for n in kotd).encode()
-    drift = compare_target(_patchset({f"patches.xen/{n}": d for n, d in kotd.items()}, series), _target(repo), ("xen",))
+    drift = compare_target(
+        _patchset({f"patches.xen/{n}": d for n, d in kotd.items()}, series), _target(repo, base=""), ("xen",)
+    )
     assert {p.name: p.status for p in drift.patches} == {
         "crlf.diff": "refreshed",
         "latin1.diff": "metadata",

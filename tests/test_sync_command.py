@@ -163,6 +163,7 @@ def test_exit_status_error_beats_conflict(
     assert out.splitlines()[1:] == [
         "lucid-ec2 (released): conflict, nothing written",
         "  conflict: xen3-p09.diff: src/g.c: hunk #1 (@@ -4,7 +4,7 @@) does not apply",
+        "  next: hold xen3-p09.diff (the target's 'hold') or update it by hand on the branch, then sync again",
     ]
 
 

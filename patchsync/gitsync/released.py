@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..errors import GitError
 from ..model import Commit, PatchDelta
 from ..patches.parse import parse_patch
 from . import message, trees
@@ -78,8 +79,11 @@ def _commit_tree(ctx: Context, tree: str, delta: PatchDelta, done: list[PatchDel
             raise
         try:
             full = replayer(done)
-        except ConflictError:
-            # The patch's own failure is what the maintainer must see.
+        except (ConflictError, GitError):
+            # The patch's own failure is what the maintainer must see: the
+            # replay is only a second try, and a range it cannot replay
+            # (several commits touching one patch, as released mode's own
+            # updates leave behind) is no reason to call it an error.
             raise conflict from None
         if full is None:
             raise

@@ -68,6 +68,11 @@ def render_text(result: CycleResult) -> str:
             if conflict.commit:
                 what = f"{what} in commit {conflict.commit[:12]}".strip()
             lines.append(f"  conflict: {what}: {conflict.message}")
+            if conflict.patch:
+                lines.append(
+                    f"  next: hold {conflict.patch} (the target's 'hold') or update it by hand on the branch,"
+                    " then sync again"
+                )
         for patch, method in sorted(target.applied.items()):
             lines.append(f"  applied with {method}: {patch}")
         if target.backup:
