@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from .errors import EXIT_DRIFT, EXIT_ERROR, EXIT_OK
-from .model import Commit, Conflict, SourceInfo, TargetDrift
+from .model import Commit, Conflict, SignatureInfo, SourceInfo, TargetDrift
 
 __all__ = [
     "NOTEWORTHY",
@@ -236,4 +236,5 @@ def source_from_json(data: Mapping[str, Any] | None) -> SourceInfo | None:
         bytes_transferred=int(data.get("bytes_transferred", 0)),
         payload=data.get("payload", "local"),
         note=data.get("note", ""),
+        signature=SignatureInfo.from_json(data.get("signature")),
     )

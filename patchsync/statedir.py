@@ -8,8 +8,10 @@ for a path instead of joining names of its own::
                            and last synced, the mail outbox (patchsync.state)
       http-cache/          index pages and repository metadata with their
                            validators, for conditional GETs (source.conditional)
-      source-probe.json    the src.rpm probed last and its tarball's digests,
-                           so an unchanged mirror costs no header probe
+      source-probe.json    the src.rpm probed last, its tarball's digests and,
+                           with source.keys, its verified signer and the
+                           keyring it was verified under, so an unchanged
+                           mirror costs no header probe
       tarballs/            extracted tarball contents keyed by their digests
                            (source.tarcache)
       srpms/               downloaded src.rpms (the newest state.retain_srpms)

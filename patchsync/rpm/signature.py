@@ -22,6 +22,7 @@ header alone and are not used.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -74,6 +75,15 @@ class Keyring:
     @property
     def fingerprints(self) -> tuple[str, ...]:
         return tuple(k.cert.fingerprint.upper() for k in self.keys)
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 over every certificate as loaded: changes when a key is added, removed, or updated
+        (a new revocation or expiry), so a verdict remembered under it is never reused past such a change."""
+        hasher = hashlib.sha256()
+        for cert in sorted(bytes(k.cert) for k in self.keys):
+            hasher.update(len(cert).to_bytes(8, "big") + cert)
+        return hasher.hexdigest()
 
     def find(self, sig: Sig) -> _Key | None:
         for ident in (sig.issuer_fingerprint, sig.issuer_key_id):

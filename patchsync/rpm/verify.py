@@ -1,9 +1,9 @@
 """Check an RPM package against what its own headers declare.
 
 :class:`StreamVerifier` is fed the bytes of a download as they arrive and
-checks everything in that one pass: the header digest (when the headers are
-in), the payload digest (hashed as it streams) and the file size (at the
-end).  :mod:`patchsync.rpm.payload` uses the helpers below for a file on disk.
+checks everything in that one pass: the header signature and digest (when
+the headers are in), the payload digest (hashed as it streams) and the file
+size (at the end).  :mod:`patchsync.rpm.payload` uses the helpers below for a file on disk.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from .header import NeedMoreData, PackageHeaders, parse_headers
 
 if TYPE_CHECKING:
     from hashlib import _Hash
+
+    from ..model import SignatureInfo
+    from .signature import Keyring
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +89,16 @@ class StreamVerifier:
     ``feed()`` every chunk in order, then ``finish()``.  ``headers`` is set as
     soon as the prefix holds them; a header digest mismatch, a non-RPM start
     or more bytes than the package declares raise from ``feed()`` at once, so
-    a download can be aborted early.
+    a download can be aborted early.  With a ``keyring``, the header
+    signature is verified as soon as the headers are in, before the payload
+    digest they declare is used (and ``signature`` says who signed): an
+    unsigned package is refused after its first few kilobytes.
     """
 
-    def __init__(self, where: str) -> None:
+    def __init__(self, where: str, *, keyring: Keyring | None = None) -> None:
         self.where = where
+        self.keyring = keyring
+        self.signature: SignatureInfo | None = None
         self.headers: PackageHeaders | None = None
         self.size = 0
         self._prefix = bytearray()
@@ -111,6 +119,10 @@ class StreamVerifier:
         except NeedMoreData as exc:
             self._needed = exc.needed
             return
+        if self.keyring is not None:
+            from .signature import verify_header
+
+            self.signature = verify_header(headers, self.keyring)
         self.headers = headers
         self._md5, self._payload = payload_hashers(headers, payload=True)
         if self._md5 is not None:

@@ -1,7 +1,7 @@
 """Download a src.rpm into the cache: resumable, capped, verified as it arrives.
 
 The file streams to ``<dir>/<file>.part`` and is renamed into place only
-once the RPM's own digests (header SHA256, RPMTAG_PAYLOADDIGEST, the
+once the header signature (with ``source.keys``), the RPM's own digests (header SHA256, RPMTAG_PAYLOADDIGEST, the
 declared size) and, when the repository metadata named one, the file's
 sha256 all match.  Every byte goes through one
 :class:`~patchsync.rpm.verify.StreamVerifier` and one sha256 as it arrives;
@@ -28,14 +28,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 
-from ..errors import DownloadError, IntegrityError, PatchsyncError
+from ..errors import DownloadError, IntegrityError, PatchsyncError, SignatureError
+from ..model import SignatureInfo
 from ..rpm.header import PackageHeaders
 from ..rpm.verify import StreamVerifier
 from ..statedir import PART_SUFFIX, fsync_dir
 from .http import Http, content_range, describe
+
+if TYPE_CHECKING:
+    from ..rpm.signature import Keyring
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +61,21 @@ class Downloaded:
     sha256: str
     #: False when the file was already complete in the cache.
     transferred: bool
+    #: Who signed the header; ``None`` when no keyring was given (nothing checked).
+    signature: SignatureInfo | None = None
 
 
 class _Sink:
     """The .part file with the verifier and sha256 that have seen exactly its bytes."""
 
-    def __init__(self, part: Path, where: str) -> None:
+    def __init__(self, part: Path, where: str, keyring: Keyring | None) -> None:
         self.part = part
         self.where = where
+        self.keyring = keyring
         self.reset()
 
     def reset(self) -> None:
-        self.verifier = StreamVerifier(self.where)
+        self.verifier = StreamVerifier(self.where, keyring=self.keyring)
         self.sha256 = hashlib.sha256()
         self.size = 0
 
@@ -89,15 +97,15 @@ class _Sink:
         self.reset()
 
 
-def verify_local(path: Path, *, sha256: str | None = None) -> Downloaded:
+def verify_local(path: Path, *, sha256: str | None = None, keyring: Keyring | None = None) -> Downloaded:
     """Check a complete file in the cache the same way a download is checked."""
-    sink = _Sink(path, str(path))
+    sink = _Sink(path, str(path), keyring)
     sink.load_part()
     headers = sink.verifier.finish()
     digest = sink.sha256.hexdigest()
     if sha256 is not None and digest != sha256:
         raise IntegrityError(f"sha256 {digest} does not match the repository's {sha256}", where=path)
-    return Downloaded(path=path, headers=headers, sha256=digest, transferred=False)
+    return Downloaded(path=path, headers=headers, sha256=digest, transferred=False, signature=sink.verifier.signature)
 
 
 def download(
@@ -111,17 +119,25 @@ def download(
     size: int | None = None,
     prefix: bytes = b"",
     progress: Progress | None = None,
+    keyring: Keyring | None = None,
 ) -> Downloaded:
     """Fetch ``url`` to ``dest_dir/file_name``, verified; reuse a complete, sound copy.
 
     ``prefix`` is the start of the file when the caller already has it (the
-    header probe), so those bytes are not fetched twice.
+    header probe), so those bytes are not fetched twice.  With a
+    ``keyring``, a package whose header signature it refuses is never kept:
+    the download stops once the headers are in, and a cached copy is
+    removed (it was kept before ``source.keys`` required a signature).
     """
     dest_dir.mkdir(parents=True, exist_ok=True)
     final = dest_dir / file_name
     if final.exists():
         try:
-            return verify_local(final, sha256=sha256)
+            return verify_local(final, sha256=sha256, keyring=keyring)
+        except SignatureError as exc:
+            # Downloading it again would fetch the same refused bytes; say so about the URL.
+            final.unlink()
+            raise SignatureError(exc.message, where=url) from None
         except PatchsyncError as exc:
             log.warning("%s: cached copy is not sound (%s); downloading again", final, exc)
             final.unlink()
@@ -129,7 +145,7 @@ def download(
         raise DownloadError(f"the repository lists {size} bytes, over source.max_bytes ({max_bytes})", where=url)
 
     part = dest_dir / (file_name + PART_SUFFIX)
-    sink = _Sink(part, url)
+    sink = _Sink(part, url, keyring)
     try:
         if part.exists():
             sink.load_part()
@@ -162,7 +178,7 @@ def download(
         os.fsync(fh.fileno())
     os.replace(part, final)
     fsync_dir(dest_dir)
-    return Downloaded(path=final, headers=headers, sha256=digest, transferred=True)
+    return Downloaded(path=final, headers=headers, sha256=digest, transferred=True, signature=sink.verifier.signature)
 
 
 class _Discard(DownloadError):
