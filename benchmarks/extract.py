@@ -133,7 +133,7 @@ def measure(name: str, make_argv: object, pkg: Path, runs: int) -> tuple[float, 
     return statistics.median(walls), statistics.median(cpus), max(rss) / 1024
 
 
-def _stdlib_gzip(src: Any, where: str) -> Iterator[bytes]:
+def _stdlib_gzip(src: Any) -> Iterator[bytes]:
     """gzip as the standard library reads it: zlib in gzip mode, CRC-32 and ISIZE checked."""
     import zlib
 
@@ -150,7 +150,7 @@ def _stdlib_gzip(src: Any, where: str) -> Iterator[bytes]:
         data = src.read_view()
 
 
-def _stdlib_xz(src: Any, where: str) -> Iterator[bytes]:
+def _stdlib_xz(src: Any) -> Iterator[bytes]:
     """xz as the standard library reads it: the whole container, its check computed."""
     import lzma
 

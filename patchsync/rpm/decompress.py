@@ -3,9 +3,33 @@
 Each takes an :class:`Input` (the compressed payload, read in small slices)
 and yields decompressed chunks of bounded size; a malformed stream raises
 :class:`Corrupt`.  Nothing here holds the payload whole or decompresses any
-of it twice.  The compressors' own checks are skipped where they would be
-computed over data we only skip (gzip's CRC-32, xz's SHA-256): what the
-caller keeps is verified against the RPM header's digests.
+of it twice.
+
+gzip and xz are decoded by hand around zlib's raw inflate and liblzma's raw
+LZMA2 decoder, so that the compressors' own checks, gzip's CRC-32 and
+ISIZE and the check of each xz block (SHA-256 in what rpm writes), are not
+computed: they would hash every decompressed byte of the Linux tarball the
+walk skips, which costs as much as the whole walk for gzip and twelve
+times it for xz (docs/benchmarks.md, "Own gzip and xz decoders").  What
+those checks would catch is caught by the RPM's own digests, which are
+stronger and are checked whatever the compressor:
+
+* every member kept (the patch tarball, series.conf) is compared with its
+  FILEDIGESTS entry from the digest-checked (and, with ``source.keys``,
+  signed) main header, so a stream that decodes to other bytes for a kept
+  member, whatever the corruption and wherever it sits, is refused;
+* the payload digest (RPMTAG_PAYLOADDIGEST, a SHA-256 over the compressed
+  payload, the gzip CRC-32 and the xz block checks included) is checked on
+  every download and every copy in the cache (``source.download``) before
+  anything is extracted, and by ``extract --verify-payload``; a package
+  built before rpm 4.14 has none, and the signature's MD5 over header and
+  payload stands in, with a warning (with neither, a warning says the
+  payload is not verified).
+
+So the one thing left unchecked, on a local file read without
+``--verify-payload``, is the decompressed bytes of members that are
+skipped, which nothing uses.  ``tests/test_rpm_payload.py`` flips a
+CRC-32 and an xz block check to prove both points.
 """
 
 from __future__ import annotations
@@ -106,7 +130,7 @@ class Input:
                 pass
 
 
-def _gzip_header_size(view: memoryview, where: str) -> int:
+def _gzip_header_size(view: memoryview) -> int:
     """Length of the gzip member header at the start of ``view``."""
     if len(view) < _GZIP_FIXED or bytes(view[:2]) != _GZIP_MAGIC or view[2] != _GZIP_DEFLATE:
         raise Corrupt("not a gzip stream")
@@ -133,7 +157,7 @@ def _gzip_header_size(view: memoryview, where: str) -> int:
 _CPIO_MAGIC_PREFIX = b"0707"
 
 
-def _gzip(src: Input, where: str) -> Iterator[bytes | memoryview]:
+def _gzip(src: Input) -> Iterator[bytes | memoryview]:
     import zlib
 
     data = src.read_view()
@@ -147,10 +171,11 @@ def _gzip(src: Input, where: str) -> Iterator[bytes | memoryview]:
         return
     # Raw deflate after our own header parse: zlib's gzip mode would also
     # CRC-32 every byte of the Linux tarball we skip (about half the time).
-    # What we keep is checked against the header's per-file digest instead.
-    # rpm's gzdio writes a single gzip member.
+    # The RPM's digests cover what the CRC-32 would (module docstring), so
+    # the trailer (CRC-32, ISIZE) is not even read.  rpm's gzdio writes a
+    # single gzip member.
     d = zlib.decompressobj(-zlib.MAX_WBITS)
-    data = data[_gzip_header_size(data, where) :]
+    data = data[_gzip_header_size(data) :]
     try:
         while data:
             yield d.decompress(data, OUT_CHUNK)
@@ -198,7 +223,7 @@ def _streaming_from(
     raise Corrupt("compressed stream ends early")
 
 
-def _bzip2(src: Input, where: str) -> Iterator[bytes]:
+def _bzip2(src: Input) -> Iterator[bytes]:
     import bz2
 
     return _streaming(src, bz2.BZ2Decompressor, (OSError, ValueError))
@@ -284,13 +309,15 @@ def _xz_block_filters(header: bytes) -> list[dict[str, int]] | None:
     return [{"id": filter_id, "dict_size": _lzma2_dict_size(header[pos])}]
 
 
-def _xz(src: Input, where: str) -> Iterator[bytes]:
+def _xz(src: Input) -> Iterator[bytes]:
     """xz, decoded block by block as raw LZMA2.
 
     rpm's xzdio writes a SHA-256 check, which liblzma would compute over the
     whole Linux tarball we skip (nine tenths of the run time); the raw decoder
-    does not, and what we keep is checked against the header's digests.
-    Anything but plain LZMA2 blocks goes to the ordinary, checking decoder.
+    does not, and the RPM's digests cover what it would catch (module
+    docstring).  The stream header's and each block header's own CRC-32 are
+    checked, being a few bytes each.  Anything but plain LZMA2 blocks goes
+    to the ordinary, checking decoder.
     """
     import lzma
     import zlib
@@ -342,13 +369,13 @@ def _xz(src: Input, where: str) -> Iterator[bytes]:
     raise Corrupt("compressed stream ends early")
 
 
-def _lzma(src: Input, where: str) -> Iterator[bytes]:
+def _lzma(src: Input) -> Iterator[bytes]:
     import lzma
 
     return _streaming(src, lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), (lzma.LZMAError,))
 
 
-def _zstd(src: Input, where: str) -> Iterator[bytes | memoryview]:
+def _zstd(src: Input) -> Iterator[bytes | memoryview]:
     import zstandard
 
     buf = bytearray(OUT_CHUNK)
@@ -364,7 +391,7 @@ def _zstd(src: Input, where: str) -> Iterator[bytes | memoryview]:
 
 
 #: RPMTAG_PAYLOADCOMPRESSOR value -> decompressing generator.
-DECOMPRESSORS: dict[str, Callable[[Input, str], Iterator[bytes | memoryview]]] = {
+DECOMPRESSORS: dict[str, Callable[[Input], Iterator[bytes | memoryview]]] = {
     "gzip": _gzip,
     "bzip2": _bzip2,
     "xz": _xz,

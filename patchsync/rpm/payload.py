@@ -100,13 +100,13 @@ def _walk(
     src: Input,
     headers: PackageHeaders,
     wanted: list[int],
-    decompress: Callable[[Input, str], Iterator[bytes | memoryview]],
+    decompress: Callable[[Input], Iterator[bytes | memoryview]],
 ) -> dict[str, bytes]:
     where = headers.where
     walker = CpioWalker(headers.files, wanted, where=where, max_member=MAX_MEMBER)
     if walker.done:
         return {}
-    chunks = decompress(src, where)
+    chunks = decompress(src)
     try:
         for chunk in chunks:
             if walker.feed(chunk):
