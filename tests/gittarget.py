@@ -1,8 +1,16 @@
-"""Real git repositories shaped like a patchsync target, for the sync tests.
+"""Real git repositories shaped like a patchsync target, for tests: the one builder.
 
 ``base`` holds plain sources; on top sit one commit per Xen patch (adding
-``<patches_dir>/<name>`` and applying it with ``git apply``) and, between
-them, config and SAUCE commits, the way the Ubuntu EC2 trees looked.
+``<patches_dir>/<name>`` and applying it) and, between them, config and
+SAUCE commits, the way the Ubuntu EC2 trees looked.  Repositories are built
+with the git command line (not GitPython), so the code under test reads
+repositories made by the real tool.
+
+:func:`commit_files` commits on a branch through a temporary index, so it
+works in bare repositories and never touches a working tree;
+:class:`TargetRepo` is a non-bare repository whose checkout follows the
+commits it makes, for the tests that prove patchsync leaves a user's
+checkout alone.
 """
 
 from __future__ import annotations
@@ -10,7 +18,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import re
 import subprocess
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -18,16 +28,65 @@ from patchsync.config import TargetConfig
 from patchsync.model import PatchDelta, PatchSet, SourceInfo, Status, TargetDrift
 
 PATCHES_DIR = "debian.ec2/patches"
+_PERSON = re.compile(r"^(.*?)\s*<([^>]*)>$")
 
 
 def git(repo: Path, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None) -> str:
+    """Run git in ``repo``; its stdout as is (a failure is an AssertionError with git's stderr)."""
     full = dict(os.environ)
     if env:
         full.update(env)
     proc = subprocess.run(["git", "-C", str(repo), *args], input=input, capture_output=True, env=full, check=False)
     if proc.returncode:
         raise AssertionError(f"git {' '.join(args)}: {proc.stderr.decode()}")
-    return proc.stdout.decode()
+    return proc.stdout.decode("utf-8", "surrogateescape")
+
+
+def init(repo: Path, *, bare: bool = False, branch: str = "main") -> Path:
+    repo.mkdir(parents=True, exist_ok=True)
+    git(repo, "init", "-q", "-b", branch, *(["--bare"] if bare else []))
+    return repo
+
+
+def commit_files(
+    repo: Path,
+    files: Mapping[str, bytes | None],
+    message: str,
+    *,
+    branch: str = "main",
+    author: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Commit ``files`` (path -> bytes, ``None`` deletes) on ``branch``, without a checkout; the new sha.
+
+    Uses a temporary index, so it works in bare repositories and never
+    touches a working tree.  ``author`` is ``Name <email>``; ``env`` adds
+    to git's environment (dates).
+    """
+    fd, index_name = tempfile.mkstemp(prefix="test-index-")
+    os.close(fd)
+    index = Path(index_name)
+    index.unlink()
+    run_env = {**(env or {}), "GIT_INDEX_FILE": str(index)}
+    if author:
+        match = _PERSON.match(author)
+        assert match, author
+        run_env.update(GIT_AUTHOR_NAME=match.group(1), GIT_AUTHOR_EMAIL=match.group(2))
+    try:
+        parent = ref(repo, f"refs/heads/{branch}")
+        git(repo, "read-tree", *([parent] if parent else ["--empty"]), env=run_env)
+        for path, data in files.items():
+            if data is None:
+                git(repo, "update-index", "--force-remove", "--", path, env=run_env)
+                continue
+            blob = git(repo, "hash-object", "-w", "--stdin", input=data).strip()
+            git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=run_env)
+        tree = git(repo, "write-tree", env=run_env).strip()
+    finally:
+        index.unlink(missing_ok=True)
+    sha = git(repo, "commit-tree", tree, "-m", message, *(["-p", parent] if parent else []), env=run_env).strip()
+    git(repo, "update-ref", f"refs/heads/{branch}", sha)
+    return sha
 
 
 def source_lines(tag: str, count: int = 40) -> str:
@@ -53,12 +112,12 @@ def make_patch(
 
 
 class TargetRepo:
-    """A non-bare repository built commit by commit through its working tree."""
+    """A non-bare repository on ``ec2`` whose checkout follows every commit it makes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.mkdir(parents=True)
-        git(path, "init", "-q", "-b", "ec2")
+        init(path, branch="ec2")
         git(path, "config", "user.name", "Tree Builder")
         git(path, "config", "user.email", "builder@example.org")
         self.tick = 1_600_000_000
@@ -72,19 +131,10 @@ class TargetRepo:
         return {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
 
     def commit(self, message: str, files: Mapping[str, bytes | None], *, author: str | None = None) -> str:
-        for rel, data in files.items():
-            target = self.path / rel
-            if data is None:
-                target.unlink()
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        git(self.path, "add", "-A")
-        args = ["commit", "-q", "-m", message]
-        if author:
-            args += ["--author", author]
-        git(self.path, *args, env=self._env())
-        return self.head()
+        sha = commit_files(self.path, files, message, branch="ec2", author=author, env=self._env())
+        # As `git commit` would leave it: index and working tree at the new commit.
+        git(self.path, "reset", "-q", "--hard")
+        return sha
 
     def commit_patch(self, name: str, patch: bytes, *, extra: Mapping[str, bytes] | None = None) -> str:
         """One commit that adds the patch file and applies it (like the EC2 trees)."""

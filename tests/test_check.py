@@ -10,7 +10,7 @@ import pytest
 
 from patchsync import cli
 from patchsync.model import PatchSet, SourceInfo
-from tests.gittree import commit_files, git, init
+from tests.gittarget import commit_files, git, init, ref
 
 PD = "debian.ec2/patches"
 
@@ -113,7 +113,7 @@ def refs_and_logs(repo: Path) -> str:
 
 def test_text_report(tmp_path: Path, kotd: PatchSet, capsys: pytest.CaptureFixture[str]) -> None:
     repo = make_tree(tmp_path)
-    head = git(repo, "rev-parse", "ec2")
+    head = ref(repo, "ec2")
     before = refs_and_logs(repo)
     code, out, err = run_cli(capsys, "--config", str(write_config(tmp_path, repo)), "check")
     assert code == 1
@@ -258,7 +258,7 @@ def test_check_from_a_built_src_rpm(tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     source = extract_patchset(srpm, "patches.xen.tar.bz2").source
     repo = make_tree(tmp_path)
-    head = git(repo, "rev-parse", "ec2")
+    head = ref(repo, "ec2")
     before = refs_and_logs(repo)
     config = write_config(tmp_path, repo)
     code, out, _ = run_cli(capsys, "--config", str(config), "check", "--json", "--src-rpm", str(srpm))

@@ -11,7 +11,7 @@ from patchsync.compare import compare, compare_target
 from patchsync.config import TargetConfig
 from patchsync.errors import GitError
 from patchsync.model import PatchSet, SourceInfo, TargetDrift
-from tests.gittree import commit_files, git, init
+from tests.gittarget import commit_files, git, init, ref
 
 #: The corpus pairs (v1 = tree, v2 = KOTD) and the classification each must get.
 #: Comments justify the cases that are not obvious from `diff v1/x v2/x`.
@@ -282,7 +282,7 @@ def test_compare_target_on_a_real_tree(tmp_path: Path) -> None:
         "patches.xen/xen3-zz-unlisted.diff": _p("z"),
     }
     drift = compare_target(_patchset(kotd), _target(repo, mode="development"), ("xen",))
-    assert drift.branch_commit == git(repo, "rev-parse", "ec2")
+    assert drift.branch_commit == ref(repo, "ec2")
     assert drift.kotd_order == ("xen3-b.diff", "xen3-a.diff", "xen3-guarded.diff", "xen3-zz-unlisted.diff")
     assert drift.tree_order == ("xen3-a.diff", "xen3-b.diff", "xen3-guarded.diff", "xen3-local.diff")
     assert [(p.name, p.status) for p in drift.patches] == [

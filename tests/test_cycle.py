@@ -24,7 +24,7 @@ from patchsync.errors import LockError, SourceError
 from patchsync.model import PatchSet, SourceInfo
 from patchsync.state import State
 from patchsync.statedir import StateDir
-from tests import gittree
+from tests import gittarget
 from tests.daemonrun import write_config
 from tests.lockholder import held
 from tests.smtp import SmtpServer
@@ -83,12 +83,12 @@ APPLIED = {
 
 def make_tree(repo: Path, patches: dict[str, bytes]) -> str:
     """base, then one commit per patch adding the patch file and applying it."""
-    gittree.init(repo)
-    head = gittree.commit_files(repo, BASE_FILES, "base", branch="ec2")
-    gittree.git(repo, "tag", "v2.6.32", head)
+    gittarget.init(repo)
+    head = gittarget.commit_files(repo, BASE_FILES, "base", branch="ec2")
+    gittarget.git(repo, "tag", "v2.6.32", head)
     for name, data in patches.items():
         files: dict[str, bytes | None] = {f"debian.ec2/patches/{name}": data, **APPLIED[name]}
-        head = gittree.commit_files(repo, files, f"UBUNTU: [Xen] {name}", branch="ec2")
+        head = gittarget.commit_files(repo, files, f"UBUNTU: [Xen] {name}", branch="ec2")
     return head
 
 
@@ -248,17 +248,17 @@ def test_sync_cycle_commits_to_the_review_branch_and_mails_the_commits(env: Env)
     result = cycle.run_cycle(env.config, trigger="manual")
     (target,) = result.targets
     assert (target.status, result.exit_code, result.mail) == ("updated", 0, "sent")
-    review = gittree.git(env.repo, "rev-parse", "refs/heads/patchsync/lucid-ec2")
+    review = gittarget.ref(env.repo, "refs/heads/patchsync/lucid-ec2")
     assert target.head == review
-    subjects = gittree.git(env.repo, "log", "--format=%s", "ec2..patchsync/lucid-ec2").splitlines()
+    subjects = gittarget.git(env.repo, "log", "--format=%s", "ec2..patchsync/lucid-ec2").splitlines()
     assert subjects == [
         "UBUNTU: [Xen] xen3-c.diff: add from kernel-source 2.6.32.10-0.0.3.bbbb222",
         "UBUNTU: [Xen] xen3-a.diff: update from kernel-source 2.6.32.10-0.0.3.bbbb222",
     ]
-    assert gittree.git(env.repo, "show", "patchsync/lucid-ec2:arch/x86/a.c") == "ctx1\na3\nctx2"
+    assert gittarget.git(env.repo, "show", "patchsync/lucid-ec2:arch/x86/a.c") == "ctx1\na3\nctx2\n"
     body = env.smtp.received[0].message.get_body(("plain",))
     assert body is not None
-    shas = gittree.git(env.repo, "log", "--reverse", "--format=%H", "ec2..patchsync/lucid-ec2").splitlines()
+    shas = gittarget.git(env.repo, "log", "--reverse", "--format=%H", "ec2..patchsync/lucid-ec2").splitlines()
     assert (
         "  commits:\n"
         f"    {shas[0][:12]} UBUNTU: [Xen] xen3-a.diff: update from kernel-source 2.6.32.10-0.0.3.bbbb222\n"
@@ -282,7 +282,7 @@ def test_a_cycle_keeps_its_state_in_the_database_it_is_given(env: Env, database:
     again = cycle.run_cycle(config, trigger="daemon")
     assert [(r.result, r.mail) for r in (first, again)] == [("updated", "sent"), ("up-to-date", "quiet")]
     assert len(env.smtp.received) == 1
-    review = gittree.git(env.repo, "rev-parse", "refs/heads/patchsync/lucid-ec2")
+    review = gittarget.ref(env.repo, "refs/heads/patchsync/lucid-ec2")
     with State(config.state.dir, database) as state:
         assert [(r.id, r.result, r.host) for r in state.runs()] == [
             (again.run_id, "up-to-date", socket.gethostname()),
@@ -303,7 +303,7 @@ def test_a_cycle_keeps_its_state_in_the_database_it_is_given(env: Env, database:
 def test_a_kotd_rebuilt_with_the_same_tarball_changes_nothing(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     env.smtp.start()
     assert cycle.run_cycle(env.config, trigger="manual").mail == "sent"
-    review = gittree.git(env.repo, "rev-parse", "refs/heads/patchsync/lucid-ec2")
+    review = gittarget.ref(env.repo, "refs/heads/patchsync/lucid-ec2")
     monkeypatch.setattr(OBTAIN, lambda *a, **kw: kotd(release="0.0.4.cccc333"))
     rebuilt = cycle.run_cycle(env.config, trigger="manual")
     # The review branch is not rewritten just to name the new release.
@@ -316,7 +316,7 @@ def test_dry_run_writes_and_mails_nothing(env: Env) -> None:
     env.smtp.start()
     dry = cycle.run_cycle(env.config, trigger="manual", dry_run=True)
     assert (dry.dry_run, dry.mail, [t.status for t in dry.targets]) == (True, "disabled", ["updated"])
-    assert gittree.git(env.repo, "for-each-ref", "--format=%(refname)").split() == [
+    assert gittarget.git(env.repo, "for-each-ref", "--format=%(refname)").split() == [
         "refs/heads/ec2",
         "refs/tags/v2.6.32",
     ]
@@ -379,7 +379,7 @@ def test_history_status_and_report_commands(env: Env, capsys: pytest.CaptureFixt
     assert data["runs"][0]["targets"][0]["status"] == "up-to-date"
     assert data["runs"][0]["source"] == kotd().source.to_json()
 
-    head = gittree.git(env.repo, "rev-parse", "refs/heads/patchsync/lucid-ec2")
+    head = gittarget.ref(env.repo, "refs/heads/patchsync/lucid-ec2")
     assert cli.main(["--config", env.config.path, "status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["daemon"] == {"running": False}
@@ -449,7 +449,7 @@ def test_sync_command_mails_once(sync_env: Env, capsys: pytest.CaptureFixture[st
     (got,) = env.smtp.received
     assert got.message["Subject"] == "[patchsync] kernel-source 2.6.32.10-0.0.3.bbbb222: 1 modified, 1 added"
     assert capsys.readouterr().out.splitlines()[-1] == (
-        f"lucid-ec2 (released): up to date at {gittree.git(env.repo, 'rev-parse', 'patchsync/lucid-ec2')[:12]}"
+        f"lucid-ec2 (released): up to date at {gittarget.git(env.repo, 'rev-parse', 'patchsync/lucid-ec2')[:12]}"
     )
 
 
@@ -479,7 +479,7 @@ def test_sync_command_against_a_running_cycle(
     assert capsys.readouterr().err == (
         f"patchsync: error: {path}: held by pid {holder.pid} daemon cycle; waited 0.3 s\n"
     )
-    assert gittree.git(sync_env.repo, "for-each-ref", "--format=%(refname)").split() == [
+    assert gittarget.git(sync_env.repo, "for-each-ref", "--format=%(refname)").split() == [
         "refs/heads/ec2",
         "refs/tags/v2.6.32",
     ]

@@ -16,7 +16,7 @@ from patchsync import daemon as daemonmod
 from patchsync.config import ScheduleConfig
 from patchsync.errors import ConfigError
 from patchsync.state import State
-from tests import gittree
+from tests import gittarget
 from tests.daemonrun import NotifySocket, run_patchsync, start_daemon, wait_until, write_config
 from tests.rpmbuild import build_srpm
 from tests.servers import start_nginx
@@ -189,7 +189,7 @@ def test_daemon_mails_exactly_once_per_kotd(service: Service) -> None:
     msg = got.message
     assert msg["Subject"] == "[patchsync] kernel-source 2.6.32.10-0.0.3.bbbb222: 1 modified, 1 added"
     assert got.rcpt_tos == ["kernel-team@example.org"]
-    shas = gittree.git(service.repo, "log", "--reverse", "--format=%H %s", "ec2..patchsync/lucid-ec2").splitlines()
+    shas = gittarget.git(service.repo, "log", "--reverse", "--format=%H %s", "ec2..patchsync/lucid-ec2").splitlines()
     body = msg.get_body(("plain",))
     assert body is not None
     text = body.get_content()
@@ -234,7 +234,7 @@ def test_sigterm_during_a_sync_writes_nothing_and_exits_zero(service: Service, t
     assert code == 0, daemon.text()
     assert "the cycle did not stop within 7 s; killing it" in daemon.text()
     # Nothing half-written: no review branch, and a manual sync then succeeds.
-    assert gittree.git(service.repo, "for-each-ref", "--format=%(refname)", "refs/heads/patchsync") == ""
+    assert gittarget.git(service.repo, "for-each-ref", "--format=%(refname)", "refs/heads/patchsync") == ""
     done = run_patchsync(service.config, "sync", "--json", "--no-mail")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["targets"][0]["status"] == "updated"

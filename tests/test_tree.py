@@ -9,7 +9,7 @@ import pytest
 
 from patchsync.errors import GitError
 from patchsync.gitsync.tree import parse_quilt_series, read_patches
-from tests.gittree import commit_files, git, init
+from tests.gittarget import commit_files, git, init, ref
 
 PD = "debian.ec2/patches"
 
@@ -30,7 +30,7 @@ def test_reads_bytes_and_history_order_from_a_bare_repo(tmp_path: Path) -> None:
     assert tp.files == {"zz-first": b"first\n", "aa-second": b"second\r\n\xff\n", "mm third": b"third\n"}
     assert tp.order == ["zz-first", "aa-second", "mm third"]
     assert tp.order_from == "history"
-    assert tp.commit == git(repo, "rev-parse", "main")
+    assert tp.commit == ref(repo, "main")
 
 
 def test_working_tree_and_index_are_ignored(tmp_path: Path) -> None:

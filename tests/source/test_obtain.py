@@ -66,7 +66,7 @@ def tree_and_config(tmp_path: Path, server: Nginx) -> Path:
 
     ``state.dir`` is ``tmp_path/state``.
     """
-    from tests.gittree import commit_files, init
+    from tests.gittarget import commit_files, init
 
     repo = init(tmp_path / "tree.git", bare=True)
     commit_files(repo, {"Makefile": b"all:\n"}, "base", branch="ec2")
