@@ -1,0 +1,295 @@
+"""Sync one target: plan the new commits, check the refs, write.
+
+:func:`sync_target` computes the new commits in memory and in a quarantine
+object directory (:func:`_plan`), checks that every ref it is to move is
+patchsync's to move (:func:`_check_refs`), then writes the objects and the
+review branch (and, when asked, the branch itself) last, in one ref
+transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .. import lock
+from ..config import TargetConfig
+from ..errors import GitError, PatchsyncError
+from ..model import Commit, PatchDelta, PatchSet, TargetDrift
+from ..runs import TargetRun, TargetStatus
+from ..statedir import StateDir
+from . import development, message, refs, released
+from .context import Context
+from .objects import ObjectStore, stale_quarantines
+from .treeapply import ConflictError
+
+log = logging.getLogger(__name__)
+
+#: Target statuses (JSON ``targets[].status``).
+UPDATED: TargetStatus = "updated"
+UP_TO_DATE: TargetStatus = "up-to-date"
+CONFLICT: TargetStatus = "conflict"
+ERROR: TargetStatus = "error"
+
+#: Test hook: ``PATH:STAGE`` makes a sync create PATH and stall at STAGE
+#: (``before-migrate`` or ``before-refs``) so a test can kill it there.
+STALL_ENV = "PATCHSYNC_TEST_STALL"
+
+_ACTIONABLE = frozenset({"metadata", "refreshed", "modified", "renamed", "added", "removed"})
+
+
+def _stall(stage: str) -> None:
+    spec = os.environ.get(STALL_ENV, "")
+    path, _, when = spec.rpartition(":")
+    if path and when == stage:
+        Path(path).write_text(stage)
+        time.sleep(3600)
+
+
+def sync_target(
+    patchset: PatchSet,
+    target: TargetConfig,
+    drift: TargetDrift,
+    *,
+    state_dir: Path,
+    dry_run: bool = False,
+    retain_backups: int = 10,
+    lock_wait: float = 10.0,
+) -> TargetRun:
+    """Sync one target and return its run; never raises for a target-level problem (see ``status``)."""
+    # The head is the branch's once sync has read it, and stays empty if it never does.
+    run = replace(TargetRun.compared(drift, UP_TO_DATE, ref=target.review_ref), head="")
+    try:
+        lock_path = StateDir(state_dir).repo_lock(target.repo)
+        with lock.hold(lock_path, wait=lock_wait, what=f"sync {target.name}"):
+            return _sync(
+                patchset=patchset,
+                target=target,
+                drift=drift,
+                state_dir=Path(state_dir),
+                run=run,
+                dry_run=dry_run,
+                retain=retain_backups,
+            )
+    except ConflictError as exc:
+        # Nothing was written, so the run names no head and no commits.
+        log.warning("%s: conflict: %s", target.name, exc.conflict.message)
+        return replace(run, status=CONFLICT, conflicts=(exc.conflict,))
+    except PatchsyncError as exc:
+        return _failed(run, exc)
+
+
+def _failed(run: TargetRun, exc: PatchsyncError) -> TargetRun:
+    """``run`` as far as it got, failed with ``exc``."""
+    log.error("%s: %s", run.name, exc)
+    return replace(run, status=ERROR, error=str(exc))
+
+
+def _sync(
+    *,
+    patchset: PatchSet,
+    target: TargetConfig,
+    drift: TargetDrift,
+    state_dir: Path,
+    run: TargetRun,
+    dry_run: bool,
+    retain: int,
+) -> TargetRun:
+    # ``run`` grows as the sync gets further, so a failure reports what was
+    # already done (a written review branch and its commits).
+    try:
+        repo = target.repo
+        if not os.path.isdir(repo):
+            raise GitError("no such repository", where=repo)
+        with ObjectStore(repo, _quarantine_parent(state_dir, repo)) as store:
+            current = store.resolve("refs/heads/" + target.branch)
+            if current is None:
+                raise GitError(f"branch {target.branch} does not exist", where=repo)
+            if current != drift.branch_commit:
+                raise GitError(f"branch {target.branch} moved during the run; run sync again", where=repo)
+            run = replace(run, head=current)
+            if drift.in_sync:
+                return run
+            now = time.time()
+            ctx = Context(
+                store=store,
+                target=target,
+                source=patchset.source,
+                package=message.package_name(patchset.source),
+                ids=message.identities(target, now),
+                scratch=store.quarantine,
+                kotd_order=drift.kotd_order,
+            )
+            # SUSE does not apply a guarded-out patch, so neither does sync.
+            skip = set(target.hold) | set(drift.guarded_out)
+            deltas = [d for d in drift.patches if d.status in _ACTIONABLE and d.name not in skip]
+            head, commits = _plan(ctx, drift, deltas)
+            run = replace(run, applied=dict(ctx.methods))
+            if head == current:
+                return run
+            plan = _check_refs(store, target, current, head, commits)
+            run = replace(run, head=plan.head, commits=tuple(plan.commits))
+            if plan.written and not plan.move_branch:
+                if plan.branch_error:
+                    raise GitError(plan.branch_error)
+                return run
+            run = replace(run, status=UPDATED)
+            if dry_run:
+                return replace(run, branch_updated=plan.move_branch)
+            updates, backup = _ref_updates(target, plan, current, now, retain)
+            run = replace(run, backup=backup)
+            _stall("before-migrate")
+            store.migrate()
+            _stall("before-refs")
+            refs.transaction(repo, updates, message=f"patchsync sync {target.name}")
+            run = replace(run, branch_updated=plan.move_branch)
+            log.info("%s: wrote %s (%d commits)", target.name, target.review_ref, len(plan.commits))
+            run = replace(run, pushed=_push(target, plan.head))
+            if plan.branch_error:
+                raise GitError(plan.branch_error)
+            return run
+    except PatchsyncError as exc:
+        return _failed(run, exc)
+
+
+def _quarantine_parent(state_dir: Path, repo: str) -> Path:
+    """Where this repository's quarantines live, emptied of the ones killed runs left."""
+    # Per repository, so the stale ones below are this repository's.
+    parent = StateDir(state_dir).quarantines(repo)
+    for stale in stale_quarantines(parent):
+        # Left by a killed run; we hold the repository's lock, so no live run owns it.
+        shutil.rmtree(stale, ignore_errors=True)
+    return parent
+
+
+@dataclass(frozen=True)
+class _RefPlan:
+    """Which refs a sync moves, checked against what the repository holds now."""
+
+    head: str  # the review branch's new head
+    commits: list[Commit]
+    review: str | None  # the review branch's head now
+    last: str | None  # what patchsync last wrote there
+    written: bool  # the review branch already holds this result
+    move_branch: bool  # the branch itself follows
+    branch_error: str | None  # why the branch could not follow, as asked
+
+
+def _check_refs(store: ObjectStore, target: TargetConfig, current: str, head: str, commits: list[Commit]) -> _RefPlan:
+    """What to write, or :class:`GitError` where a ref is not patchsync's to move."""
+    repo = target.repo
+    review_ref = target.review_ref
+    review = refs.read(repo, review_ref)
+    last = refs.read(repo, refs.LAST_PREFIX + target.name)
+    written = review is not None and _same(store, review, head, commits)
+    if written:
+        assert review is not None
+        if not target.update_branch or current == review:
+            return _RefPlan(review, [], review, last, written=True, move_branch=False, branch_error=None)
+        # The review branch already holds this result; only the branch
+        # itself may still have to follow (it was checked out last time).
+        head, commits = review, []
+    worktrees = refs.checked_out(repo)
+    if review_ref in worktrees and not written:
+        raise GitError(f"{review_ref} is checked out in {worktrees[review_ref]}; not moving it", where=repo)
+    if review is not None and review != last and not written:
+        raise GitError(
+            f"{review_ref} has commits patchsync did not write (head {review[:12]}); "
+            "rename or delete it to let sync write there",
+            where=repo,
+        )
+    branch_error = None
+    move_branch = target.update_branch
+    branch_ref = "refs/heads/" + target.branch
+    if move_branch and branch_ref in worktrees:
+        written_what = f"only {review_ref} was written" if not written else f"{review_ref} is up to date"
+        branch_error = f"{repo}: {target.branch} is checked out in {worktrees[branch_ref]}; {written_what}"
+        move_branch = False
+    return _RefPlan(head, commits, review, last, written, move_branch, branch_error)
+
+
+def _ref_updates(
+    target: TargetConfig, plan: _RefPlan, current: str, now: float, retain: int
+) -> tuple[list[refs.RefUpdate], str | None]:
+    """The one transaction a sync writes, and the backup ref it creates (development mode)."""
+    updates = []
+    if not plan.written:
+        updates += [
+            refs.RefUpdate(target.review_ref, plan.head, plan.review),
+            refs.RefUpdate(refs.LAST_PREFIX + target.name, plan.head, plan.last),
+        ]
+    backup = None
+    if plan.move_branch:
+        updates.append(refs.RefUpdate("refs/heads/" + target.branch, plan.head, current))
+        if target.mode == "development":
+            backup = refs.backup_ref(target.name, now)
+            updates.append(refs.RefUpdate(backup, current, None))
+            old = refs.backups(target.repo, target.name)
+            for ref, sha in old[: max(0, len(old) + 1 - retain)]:
+                updates.append(refs.RefUpdate(ref, None, sha))
+    return updates, backup
+
+
+def _push(target: TargetConfig, head: str) -> bool:
+    """Push the review branch to ``push_remote`` where it is not there yet; whether it was pushed."""
+    if not target.push_remote:
+        return False
+    pushed_ref = refs.PUSHED_PREFIX + target.name
+    pushed = refs.read(target.repo, pushed_ref)
+    if pushed == head:
+        return False
+    # The lease expects what patchsync last pushed there (nothing at
+    # first), so a push by anyone else to the review branch is kept.
+    refs.push(target.repo, target.push_remote, target.review_ref, head, pushed)
+    refs.transaction(target.repo, [refs.RefUpdate(pushed_ref, head, pushed)], message=f"patchsync push {target.name}")
+    return True
+
+
+def _plan(ctx: Context, drift: TargetDrift, deltas: list[PatchDelta]) -> tuple[str, list[Commit]]:
+    target = ctx.target
+    if target.mode == "development":
+        rng = development.read_range(ctx, target.base, drift.branch_commit)
+        return development.plan(ctx, rng, deltas)
+
+    replayer = None
+    if target.base:
+        rng_cache: list[development.Range] = []
+
+        def replayer(done: list[PatchDelta]) -> str | None:
+            if not rng_cache:
+                rng_cache.append(development.read_range(ctx, target.base, drift.branch_commit))
+            head, _ = development.plan(ctx, rng_cache[0], done)
+            return ctx.store.commit(head).tree
+
+    commits = released.plan(ctx, drift.branch_commit, deltas, replayer)
+    return (commits[-1].sha if commits else drift.branch_commit), commits
+
+
+def _same(store: ObjectStore, review: str, head: str, commits: list[Commit]) -> bool:
+    """Whether the review branch already holds this result (same trees and tarball trailers).
+
+    Subjects are not compared: they name the KOTD release, and a KOTD
+    rebuilt with a new release but the same tarball must leave the review
+    branch (and so the mailed report) alone (issue 5, section 4).
+    """
+    if review == head:
+        return True
+    if not commits:
+        return False
+    at = review
+    for new in reversed(commits):
+        mine = store.commit(new.sha)
+        theirs = store.commit(at)
+        if (
+            mine.tree != theirs.tree
+            or message.trailers(mine.message).get(message.TRAILER_SHA256)
+            != message.trailers(theirs.message).get(message.TRAILER_SHA256)
+            or not theirs.parents
+        ):
+            return False
+        at = theirs.parents[0]
+    return at == store.commit(commits[0].sha).parents[0]
