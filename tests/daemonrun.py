@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests import stalled
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Upper bound for anything the daemon should do "soon" (start up, reach a
@@ -133,10 +135,15 @@ class Daemon:
             raise
 
 
-def start_daemon(config: Path, log: Path, **env: str) -> Daemon:
+def start_daemon(config: Path, log: Path, *, stall: tuple[Path, str] | None = None, **env: str) -> Daemon:
+    """The daemon; with ``stall`` (path, stage), every sync stalls there (see tests/stalled.py)."""
+    module = "patchsync"
+    if stall is not None:
+        module = "tests.stalled"
+        env[stalled.ENV] = f"{stall[0]}:{stall[1]}"
     handle = log.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "patchsync", "--config", str(config), "-v", "daemon"],
+        [sys.executable, "-m", module, "--config", str(config), "-v", "daemon"],
         cwd=REPO_ROOT,
         env=patchsync_env(**env),
         stdin=subprocess.DEVNULL,

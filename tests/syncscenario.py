@@ -183,9 +183,12 @@ def describe(repo: Path, mode: str, name: str = "lucid-ec2") -> tuple[TargetConf
     return target, d
 
 
-def sync_in_subprocess(repo: str, mode: str, state_dir: str) -> None:
-    """Entry point for ``python -c``: sync the scenario at ``repo`` (kill tests)."""
+def sync_in_subprocess(repo: str, mode: str, state_dir: str, stall: str, stage: str) -> None:
+    """Entry point for ``python -c``: sync the scenario at ``repo``, stalled at ``stage`` (kill tests)."""
     from patchsync.gitsync import sync_target
 
+    from .stalled import stall_at
+
     target, d = describe(Path(repo), mode)
-    sync_target(patchset(KOTD_PATCHES, KOTD_ORDER), target, d, state_dir=Path(state_dir))
+    checkpoint = stall_at(Path(stall), stage)
+    sync_target(patchset(KOTD_PATCHES, KOTD_ORDER), target, d, state_dir=Path(state_dir), checkpoint=checkpoint)

@@ -223,7 +223,7 @@ def test_daemon_mails_exactly_once_per_kotd(service: Service) -> None:
 
 def test_sigterm_during_a_sync_writes_nothing_and_exits_zero(service: Service, tmp_path: Path) -> None:
     stall = tmp_path / "stalled"
-    daemon = start_daemon(service.config, tmp_path / "daemon.log", PATCHSYNC_TEST_STALL=f"{stall}:before-refs")
+    daemon = start_daemon(service.config, tmp_path / "daemon.log", stall=(stall, "before-refs"))
     try:
         wait_until(stall.exists, "the sync to reach its ref update")
         holder = (service.state_dir / "locks" / "cycle.lock").read_text()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from patchsync.gitsync import STALL_ENV, sync_target
+from patchsync.gitsync import sync_target
 from patchsync.model import PatchDelta
 from patchsync.statedir import StateDir
 
@@ -147,12 +146,11 @@ def test_kill_mid_sync_then_clean_rerun(tmp_path: Path, stage: str) -> None:
     refs_before = all_refs(sc.repo)
     files_before = _repo_files(sc.repo)
     stall = tmp_path / "stalled"
-    env = dict(os.environ, **{STALL_ENV: f"{stall}:{stage}"})
     code = (
         "from tests.syncscenario import sync_in_subprocess; "
-        f"sync_in_subprocess({str(sc.repo)!r}, 'development', {str(sc.state_dir)!r})"
+        f"sync_in_subprocess({str(sc.repo)!r}, 'development', {str(sc.state_dir)!r}, {str(stall)!r}, {stage!r})"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT)
     try:
         # Wait for the stall point (the child writes the file, then sleeps).
         for _ in range(600):

@@ -5,6 +5,6 @@
 
 from __future__ import annotations
 
-from .sync import CONFLICT, ERROR, STALL_ENV, UP_TO_DATE, UPDATED, sync_target
+from .sync import CONFLICT, ERROR, UP_TO_DATE, UPDATED, Checkpoint, sync_target
 
-__all__ = ["CONFLICT", "ERROR", "STALL_ENV", "UPDATED", "UP_TO_DATE", "sync_target"]
+__all__ = ["CONFLICT", "ERROR", "UPDATED", "UP_TO_DATE", "Checkpoint", "sync_target"]

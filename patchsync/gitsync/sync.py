@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -35,19 +36,14 @@ UP_TO_DATE: TargetStatus = "up-to-date"
 CONFLICT: TargetStatus = "conflict"
 ERROR: TargetStatus = "error"
 
-#: Test hook: ``PATH:STAGE`` makes a sync create PATH and stall at STAGE
-#: (``before-migrate`` or ``before-refs``) so a test can kill it there.
-STALL_ENV = "PATCHSYNC_TEST_STALL"
+#: Called with the name of each write step as a sync reaches it.
+Checkpoint = Callable[[str], None]
 
 _ACTIONABLE = frozenset({"metadata", "refreshed", "modified", "renamed", "added", "removed"})
 
 
-def _stall(stage: str) -> None:
-    spec = os.environ.get(STALL_ENV, "")
-    path, _, when = spec.rpartition(":")
-    if path and when == stage:
-        Path(path).write_text(stage)
-        time.sleep(3600)
+def _no_checkpoint(stage: str) -> None:
+    pass
 
 
 def sync_target(
@@ -59,8 +55,14 @@ def sync_target(
     dry_run: bool = False,
     retain_backups: int = 10,
     lock_wait: float = 10.0,
+    checkpoint: Checkpoint = _no_checkpoint,
 ) -> TargetRun:
-    """Sync one target and return its run; never raises for a target-level problem (see ``status``)."""
+    """Sync one target and return its run; never raises for a target-level problem (see ``status``).
+
+    ``checkpoint`` is called with ``"before-migrate"`` and ``"before-refs"``
+    as the write reaches each step (where a caller kills the sync to show
+    that nothing is half-written).
+    """
     # The head is the branch's once sync has read it, and stays empty if it never does.
     run = replace(TargetRun.compared(drift, UP_TO_DATE, ref=target.review_ref), head="")
     try:
@@ -74,6 +76,7 @@ def sync_target(
                 run=run,
                 dry_run=dry_run,
                 retain=retain_backups,
+                checkpoint=checkpoint,
             )
     except ConflictError as exc:
         # Nothing was written, so the run names no head and no commits.
@@ -98,6 +101,7 @@ def _sync(
     run: TargetRun,
     dry_run: bool,
     retain: int,
+    checkpoint: Checkpoint,
 ) -> TargetRun:
     # ``run`` grows as the sync gets further, so a failure reports what was
     # already done (a written review branch and its commits).
@@ -142,9 +146,9 @@ def _sync(
                 return replace(run, branch_updated=plan.move_branch)
             updates, backup = _ref_updates(target, plan, current, now, retain)
             run = replace(run, backup=backup)
-            _stall("before-migrate")
+            checkpoint("before-migrate")
             store.migrate()
-            _stall("before-refs")
+            checkpoint("before-refs")
             refs.transaction(repo, updates, message=f"patchsync sync {target.name}")
             run = replace(run, branch_updated=plan.move_branch)
             log.info("%s: wrote %s (%d commits)", target.name, target.review_ref, len(plan.commits))
