@@ -38,7 +38,7 @@ class Comparison:
     warnings: tuple[str, ...]
 
 
-def compare(
+def compare(  # noqa: PLR0912  one pass per side, in the order the result lists them
     kotd: Mapping[str, bytes],
     kotd_order: Sequence[str],
     tree: Mapping[str, bytes],

@@ -203,7 +203,7 @@ def parse(raw: Mapping[str, Any], where: str = "<config>") -> Config:
     return config
 
 
-def _validate(config: Config) -> None:
+def _validate(config: Config) -> None:  # noqa: PLR0912  a flat list of checks, one per key
     where = config.path
     src = config.source
     if src.max_bytes <= 0:

@@ -122,7 +122,7 @@ def _state_dir(config: Config) -> Finding:
     return _ok("state.dir", f"{wanted}: does not exist yet; can be created in {existing}")
 
 
-def _target(target: TargetConfig) -> list[Finding]:
+def _target(target: TargetConfig) -> list[Finding]:  # noqa: PLR0912, PLR0915  one check after another, in the order doctor prints them
     name, repo = target.name, target.repo
     found: list[Finding] = []
 

@@ -231,7 +231,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: PLR0912, PLR0915  one branch per fault the server plays
         state = self.server.state
         path = unquote(urlsplit(self.path).path)
         fault = None

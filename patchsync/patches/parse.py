@@ -457,7 +457,9 @@ def _parse(data: bytes, where: str) -> ParsedPatch:
     return parsed
 
 
-def _parse_file(lines: _Lines, start: int, raw_start: int, where: str) -> tuple[FileDiff, int]:
+def _parse_file(  # noqa: PLR0912, PLR0915  one state machine over the extended header lines
+    lines: _Lines, start: int, raw_start: int, where: str
+) -> tuple[FileDiff, int]:
     """Parse the file diff starting at line ``start``; returns it and the next line."""
     i = start
     git = False

@@ -81,7 +81,7 @@ def _clean_path(name: str, *, where: str) -> tuple[str, ...]:
     return parts
 
 
-def read_tarball(
+def read_tarball(  # noqa: PLR0912, PLR0915  one loop over tar headers, one check per field
     data: bytes,
     *,
     where: str,

@@ -320,7 +320,9 @@ class _Header:
 _INT_CODES = {t.TYPE_CHAR: "B", t.TYPE_INT8: "B", t.TYPE_INT16: "H", t.TYPE_INT32: "I", t.TYPE_INT64: "Q"}
 
 
-def _read_header(buf: bytes, start: int, *, where: str, what: str, tags_max: int, data_max: int) -> tuple[_Header, int]:
+def _read_header(  # noqa: PLR0912  one check per field of the header structure, in file order
+    buf: bytes, start: int, *, where: str, what: str, tags_max: int, data_max: int
+) -> tuple[_Header, int]:
     """Parse the header structure at ``start``; returns it and the offset just past it."""
     if len(buf) < start + t.HEADER_INTRO_SIZE:
         raise NeedMoreData(start + t.HEADER_INTRO_SIZE, len(buf), where=where)

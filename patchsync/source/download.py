@@ -189,7 +189,7 @@ def _bad(message: str, url: str) -> DownloadError:
     return _Discard(message, where=url)
 
 
-def _transfer(
+def _transfer(  # noqa: PLR0912, PLR0915  one retry loop: each answer's handling beside the others
     http: Http, url: str, sink: _Sink, *, max_bytes: int, size: int | None, progress: Progress | None
 ) -> None:
     """Bring ``sink`` to the whole file, resuming by Range after each break."""

@@ -35,7 +35,7 @@ class Probe:
     prefix: bytes
 
 
-def probe(http: Http, url: str, *, start: int = PROBE_START) -> Probe | None:
+def probe(http: Http, url: str, *, start: int = PROBE_START) -> Probe | None:  # noqa: PLR0912  one read loop, each answer handled in place
     """The headers of the src.rpm at ``url``, or ``None`` (logged) when only a full download will do.
 
     ``None`` when the server ignores Range (answers 200) or the headers do

@@ -38,7 +38,7 @@ def _run(text: str, start: int, chars: frozenset[str]) -> int:
     return end
 
 
-def rpmvercmp(a: str, b: str) -> int:
+def rpmvercmp(a: str, b: str) -> int:  # noqa: PLR0912  kept in the shape of rpm's rpmvercmp() to compare line by line
     """-1, 0 or 1 as ``a`` sorts before, with or after ``b`` (rpm's ordering)."""
     if a == b:
         return 0
