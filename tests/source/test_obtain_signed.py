@@ -297,7 +297,7 @@ def test_check_and_sync_refuse_with_one_line(
 ) -> None:
     """Exit 2, one line naming the URL and the key; the review branch is not written, nothing is recorded."""
     from patchsync.cli import main
-    from tests.gittree import commit_files, init
+    from tests.gittarget import commit_files, init
 
     repo = init(tmp_path / "tree.git", bare=True)
     commit_files(repo, {"Makefile": b"all:\n"}, "base", branch="ec2")
