@@ -217,3 +217,18 @@ class Conflict:
 
     def to_json(self) -> dict[str, Any]:
         return {"patch": self.patch, "commit": self.commit, "files": list(self.files), "message": self.message}
+
+
+@dataclass(frozen=True)
+class ReviewBranch:
+    """A target's review branch against its branch (``check --json`` ``review_branch``)."""
+
+    name: str
+    head: str | None
+    #: Commits on the review branch that the branch lacks.
+    commits: int
+    #: Whether those commits hold the update to the KOTD checked (not merged yet).
+    pending: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "head": self.head, "commits": self.commits, "pending": self.pending}

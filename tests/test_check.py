@@ -180,6 +180,7 @@ def test_json_report(tmp_path: Path, kotd: PatchSet, capsys: pytest.CaptureFixtu
                 },
                 "order_changes": ["xen3-patch-03.diff"],
                 "warnings": [],
+                "review_branch": {"name": "patchsync/lucid-ec2", "head": None, "commits": 0, "pending": False},
             }
         ],
     }
@@ -285,6 +286,7 @@ def test_check_from_a_built_src_rpm(tmp_path: Path, capsys: pytest.CaptureFixtur
             ),
             "order_changes": ["xen3-patch-03.diff"],
             "warnings": [],
+            "review_branch": {"name": "patchsync/lucid-ec2", "head": None, "commits": 0, "pending": False},
         }
     ]
     code, out, _ = run_cli(capsys, "--config", str(config), "check", "--src-rpm", str(srpm))

@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..compare import compare_target
+    from ..gitsync.access import review_branch
     from ..report.check import TargetCheck, exit_code, render_json, render_text
 
     config = load_config(args)
@@ -49,12 +50,19 @@ def run(args: argparse.Namespace) -> int:
     for target in targets:
         try:
             drift = compare_target(patchset, target, config.source.series_symbols, details=verbose and not args.json)
+            review = review_branch(
+                target.repo,
+                target.review_ref,
+                drift.branch_commit,
+                patchset.source.tarball_sha256,
+                rewrites=target.mode == "development",
+            )
         except PatchsyncError as exc:
             # One target failing must not hide the others' reports.
             print(f"patchsync: error: {target.name}: {exc}", file=sys.stderr)
             checks.append(TargetCheck(target.name, error=str(exc)))
             continue
-        checks.append(TargetCheck(target.name, drift))
+        checks.append(TargetCheck(target.name, drift, review=review))
     if args.json:
         print_json(render_json(patchset.source, checks))
     else:

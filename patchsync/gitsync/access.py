@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import GitError
+from ..model import ReviewBranch
 from .objects import run_git
 
 
@@ -74,13 +75,40 @@ def commit_of(repo: str, rev: str) -> str | None:
 
 def branch_commit(repo: str, branch: str) -> str | None:
     """The commit of the branch ``refs/heads/<branch>`` (never a tag or a sha of that name)."""
-    proc = run_git(
-        repo, ["rev-parse", "--verify", "--quiet", "--end-of-options", f"refs/heads/{branch}^{{commit}}"], check=False
-    )
-    return proc.stdout.decode().strip() if proc.returncode == 0 else None
+    return ref_commit(repo, f"refs/heads/{branch}")
 
 
 def kind_at(repo: str, commit: str, path: str) -> str | None:
     """``tree``, ``blob``... for ``path`` in ``commit``; None where it does not exist."""
     proc = run_git(repo, ["cat-file", "-t", f"{commit}:{path.strip('/')}"], check=False)
+    return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+
+def review_branch(
+    repo: str, review_ref: str, branch_commit: str, tarball_sha256: str, *, rewrites: bool
+) -> ReviewBranch:
+    """Whether ``review_ref`` holds a sync to the KOTD whose tarball is ``tarball_sha256``.
+
+    It does when a commit it has and the branch lacks carries that
+    tarball's trailer; in released mode the branch must also still be
+    under it (a branch that moved on makes the next sync write it anew).
+    ``rewrites`` (development mode): the review branch replaces base..branch.
+    """
+    from .message import TRAILER_SHA256
+
+    name = review_ref.removeprefix("refs/heads/")
+    head = ref_commit(repo, review_ref)
+    if head is None or head == branch_commit:
+        return ReviewBranch(name, head, 0, False)
+    span = f"{branch_commit}..{head}"
+    count = int(run_git(repo, ["rev-list", "--count", span]).stdout.decode().strip() or 0)
+    if not rewrites and run_git(repo, ["merge-base", "--is-ancestor", branch_commit, head], check=False).returncode:
+        return ReviewBranch(name, head, count, False)
+    shas = run_git(repo, ["log", f"--format=%(trailers:key={TRAILER_SHA256},valueonly)", span, "--"]).stdout.decode()
+    return ReviewBranch(name, head, count, tarball_sha256 in shas.split())
+
+
+def ref_commit(repo: str, ref: str) -> str | None:
+    """The commit a full ref names; None where it does not exist."""
+    proc = run_git(repo, ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"], check=False)
     return proc.stdout.decode().strip() if proc.returncode == 0 else None

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import STATUSES, PatchDelta, SourceInfo, TargetDrift
+from ..model import STATUSES, PatchDelta, ReviewBranch, SourceInfo, TargetDrift
 from ..runs import TargetStatus, exit_status
 
 #: One letter per status in the text report (documented in the README).
@@ -40,6 +40,8 @@ class TargetCheck:
     name: str
     drift: TargetDrift | None = None
     error: str = ""
+    #: The review branch, and whether it already holds this KOTD's update.
+    review: ReviewBranch | None = None
 
     @property
     def status(self) -> TargetStatus:
@@ -90,6 +92,9 @@ def render_text(
         drift = check.drift
         state = "in sync" if drift.in_sync else "drift"
         lines.append(f"{drift.target}: {state}: {summary(drift)} ({drift.mode}, {drift.branch_commit[:12]})")
+        if check.review is not None and check.review.pending:
+            count = check.review.commits
+            lines.append(f"pending review: {count} commit{'s' if count != 1 else ''} on {check.review.name}")
         for patch in drift.patches:
             if patch.status == "unchanged":
                 continue
@@ -113,6 +118,7 @@ def target_json(check: TargetCheck) -> dict[str, Any]:
             "counts": dict.fromkeys(STATUSES, 0),
             "order_changes": [],
             "warnings": [],
+            "review_branch": None,
             "error": check.error,
         }
     drift = check.drift
@@ -129,6 +135,7 @@ def target_json(check: TargetCheck) -> dict[str, Any]:
         "counts": drift.counts,
         "order_changes": list(drift.order_changes),
         "warnings": list(drift.warnings),
+        "review_branch": check.review.to_json() if check.review is not None else None,
     }
 
 

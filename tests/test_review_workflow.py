@@ -1,0 +1,87 @@
+"""The review workflow, visible: check after a sync says the update waits on the review branch."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from patchsync import cli
+
+from .gittarget import git, patchset
+from .syncscenario import KOTD_ORDER, KOTD_PATCHES, Scenario, build
+from .test_sync_command import use_patchset, write_config
+
+REVIEW = "patchsync/lucid-ec2"
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def check(capsys: pytest.CaptureFixture[str], config: Path) -> tuple[int, list[str], dict[str, object]]:
+    code, out, _ = run_cli(capsys, "--config", str(config), "check")
+    json_code, json_out, _ = run_cli(capsys, "--config", str(config), "check", "--json")
+    assert json_code == code
+    (target,) = json.loads(json_out)["targets"]
+    return code, out.splitlines(), target["review_branch"]
+
+
+@pytest.mark.parametrize("mode", ["released", "development"])
+def test_check_reports_the_pending_review_branch(
+    tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sc: Scenario = build(tmp_path, mode)
+    use_patchset(monkeypatch, sc.patchset)
+    config = write_config(tmp_path, sc)
+
+    code, lines, review = check(capsys, config)
+    assert code == 1
+    assert not any(line.startswith("pending review") for line in lines)
+    assert review == {"name": REVIEW, "head": None, "commits": 0, "pending": False}
+
+    assert run_cli(capsys, "--config", str(config), "sync", "--no-mail")[0] == 0
+    head = git(sc.repo, "rev-parse", f"refs/heads/{REVIEW}").strip()
+    count = int(git(sc.repo, "rev-list", "--count", f"ec2..{REVIEW}"))
+    assert count > 0
+    code, lines, review = check(capsys, config)
+    assert code == 1  # still drift: the branch itself has not moved
+    assert lines[1].startswith("lucid-ec2: drift: ")
+    assert lines[2] == f"pending review: {count} commits on {REVIEW}"
+    assert review == {"name": REVIEW, "head": head, "commits": count, "pending": True}
+
+    # A newer KOTD (another tarball): the review branch holds an older update.
+    newer = patchset(KOTD_PATCHES, KOTD_ORDER, sha="cd" * 32)
+    use_patchset(monkeypatch, replace(newer, source=replace(newer.source, release="0.0.4")))
+    code, lines, review = check(capsys, config)
+    assert code == 1
+    assert review == {"name": REVIEW, "head": head, "commits": count, "pending": False}
+    assert not any(line.startswith("pending review") for line in lines)
+
+    # Accepted: the branch is the review head, nothing is pending.
+    use_patchset(monkeypatch, sc.patchset)
+    git(sc.repo, "update-ref", "refs/heads/ec2", head)
+    code, lines, review = check(capsys, config)
+    assert code == 0
+    assert review == {"name": REVIEW, "head": head, "commits": 0, "pending": False}
+
+
+def test_released_review_branch_under_a_moved_branch_is_not_pending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sc = build(tmp_path, "released")
+    use_patchset(monkeypatch, sc.patchset)
+    config = write_config(tmp_path, sc)
+    assert run_cli(capsys, "--config", str(config), "sync", "--no-mail")[0] == 0
+    # Someone committed on ec2 since: the next sync writes the review branch anew.
+    tree = git(sc.repo, "rev-parse", "ec2^{tree}").strip()
+    moved = git(sc.repo, "commit-tree", tree, "-p", "ec2", "-m", "UBUNTU: SAUCE: later").strip()
+    git(sc.repo, "update-ref", "refs/heads/ec2", moved)
+    code, lines, review = check(capsys, config)
+    assert code == 1
+    assert review["pending"] is False
+    assert not any(line.startswith("pending review") for line in lines)
