@@ -116,7 +116,14 @@ def run_cycle(
             )
         except Stopped as exc:
             result = CycleResult(
-                trigger=trigger, started=started, finished=utcnow(), source=None, error=str(exc), synced=sync
+                trigger=trigger,
+                started=started,
+                finished=utcnow(),
+                source=None,
+                error=str(exc),
+                synced=sync,
+                dry_run=dry_run,
+                stopped=True,
             )
             state.finish_run(run_id, _with(result, run_id=run_id, mail="disabled"))
             raise

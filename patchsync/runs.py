@@ -180,6 +180,8 @@ class CycleResult:
     synced: bool = True
     dry_run: bool = False
     run_id: int | None = None
+    #: The cycle was asked to stop (SIGTERM) and stopped between steps.
+    stopped: bool = False
     #: What happened to the mail: ``sent``, ``queued`` (SMTP failed; retried
     #: next cycle), ``duplicate``, ``quiet`` (nothing to report), ``disabled``.
     mail: str = "disabled"
@@ -191,7 +193,10 @@ class CycleResult:
 
     @property
     def result(self) -> str:
-        """One word for history: the worst target status, or ``error``."""
+        """One word for history: ``stopped``, else the worst target status, or ``error``."""
+        if self.stopped:
+            # A graceful stop is what the administrator asked for, not a failure.
+            return "stopped"
         if self.error or any(t.status == "error" for t in self.targets):
             return "error"
         for status in ("conflict", "updated", "drift"):

@@ -356,9 +356,11 @@ class State:
         ]
 
     def last_target_runs(self) -> dict[str, tuple[RunRow, TargetRun]]:
-        """For each target name, its newest finished run and outcome."""
+        """For each target name, its newest finished run and outcome; dry runs changed nothing and do not count."""
         found: dict[str, tuple[RunRow, TargetRun]] = {}
         for row in self.runs(limit=None):
+            if row.dry_run:
+                continue
             for target in row.targets:
                 found.setdefault(target.name, (row, target))
         return found

@@ -340,7 +340,7 @@ def test_stop_flag_stops_between_targets(env: Env) -> None:
         cycle.run_cycle(env.config, trigger="daemon", sync=False, stop=lambda: True)
     with State(env.config.state.dir) as state:
         (row,) = state.runs()
-        assert (row.result, row.error) == ("error", "stopped before target 'lucid-ec2'")
+        assert (row.result, row.error) == ("stopped", "stopped before target 'lucid-ec2'")
     assert env.smtp.received == []
 
 

@@ -85,3 +85,33 @@ def test_released_review_branch_under_a_moved_branch_is_not_pending(
     assert code == 1
     assert review["pending"] is False
     assert not any(line.startswith("pending review") for line in lines)
+
+
+def test_history_marks_dry_runs_and_status_ignores_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sc = build(tmp_path, "released")
+    use_patchset(monkeypatch, sc.patchset)
+    config = write_config(tmp_path, sc)
+
+    def status() -> dict[str, object]:
+        code, out, _ = run_cli(capsys, "--config", str(config), "status", "--json")
+        assert code == 0
+        (target,) = json.loads(out)["targets"]
+        return {k: target[k] for k in ("last_run", "result")}
+
+    assert run_cli(capsys, "--config", str(config), "sync", "--dry-run", "--no-mail")[0] == 0
+    assert status() == {"last_run": None, "result": None}
+    assert run_cli(capsys, "--config", str(config), "sync", "--no-mail")[0] == 0
+    real = status()
+    assert real["result"] == "updated"
+    assert run_cli(capsys, "--config", str(config), "sync", "--dry-run", "--no-mail")[0] == 0
+    assert status() == real
+
+    code, out, _ = run_cli(capsys, "--config", str(config), "history")
+    assert code == 0
+    newest, middle, oldest = out.splitlines()
+    assert "[dry run]" in newest
+    assert "[dry run]" not in middle
+    assert "[dry run]" in oldest
+    assert " updated " in middle

@@ -45,6 +45,9 @@ def format_row(row: RunRow) -> str:
     # before patchsync recorded it have none.
     host = f"{row.host}  " if row.host else ""
     line = f"#{row.id:<4} {started}  {host}{row.trigger:<8} {row.result:<10} {kotd}"
+    if row.dry_run:
+        # It wrote nothing: a reader must not take its "updated" for a sync.
+        line += "  [dry run]"
     if targets:
         line += f"  {targets}"
     if row.error:

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 
 from ..errors import ConfigError, PatchsyncError
 from ._common import load_config, print_json
+
+#: The shell's status for a process ended by SIGTERM (128 + 15): not a
+#: success, not drift, not an error in the input.
+EXIT_STOPPED = 128 + signal.SIGTERM
 
 HELP = "write the KOTD's patches into each target's review branch (git), record the run, mail the report"
 
@@ -32,20 +38,31 @@ def trigger_name() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cycle import run_cycle
+    from ..cycle import Stopped, run_cycle
     from ..report.sync import render_json, render_text
 
     config = load_config(args)
     if not args.target and not config.targets:
         raise ConfigError("no [[target]] to sync", where=config.path)
-    result = run_cycle(
-        config,
-        trigger=trigger_name(),
-        target=args.target,
-        src_rpm=args.src_rpm,
-        dry_run=args.dry_run,
-        mail=not args.no_mail,
-    )
+    # `systemctl stop` sends SIGTERM: stop at the next step boundary so
+    # the run is recorded as stopped instead of left "running" forever.
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        result = run_cycle(
+            config,
+            trigger=trigger_name(),
+            target=args.target,
+            src_rpm=args.src_rpm,
+            dry_run=args.dry_run,
+            mail=not args.no_mail,
+            stop=stop.is_set,
+        )
+    except Stopped as exc:
+        print(f"patchsync: {exc} (SIGTERM); the run is recorded as stopped", file=sys.stderr)
+        return EXIT_STOPPED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if result.source is None:
         # The cycle failed before any target (the fetch); it is recorded
         # and mailed, and the one line a user sees is the cause.
