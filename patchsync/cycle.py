@@ -101,7 +101,7 @@ def run_cycle(
     with hold_cycle(config.state, wait=wait, what=f"{trigger} cycle") as state:
         started = utcnow()
         run_id = state.begin_run(trigger, started)
-        log.info("cycle #%d started (%s)", run_id, trigger)
+        log.debug("cycle #%d started (%s)", run_id, trigger)
         try:
             result = _run_steps(
                 config,
@@ -138,7 +138,7 @@ def run_cycle(
             # Nothing new to say, but mails a dead server left behind
             # are retried every cycle.
             _flush(config, state)
-        log.info("cycle #%d finished: %s (mail: %s)", run_id, result.result, result.mail)
+        log.debug("cycle #%d finished: %s (mail: %s)", run_id, result.result, result.mail)
         return result
 
 

@@ -346,9 +346,31 @@ class Daemon:
             _EXIT_CRASHED: "crashed",
         }.get(code if code is not None else -1, f"killed (exit {code})")
         self._last_run = f"{started:%Y-%m-%d %H:%M:%S} UTC {outcome}"
-        log.info("cycle finished: %s", outcome)
         notify.notify(f"STATUS={self._status()}")
         self._publish()
+        # The one line per cycle a journal shows by default; the child's
+        # own lines are debug, so -v does not say "finished" twice.
+        log.info("%s; next run %s", self._cycle_summary(started, code, outcome), self._next_run_text())
+
+    def _cycle_summary(self, started: datetime, code: int | None, outcome: str) -> str:
+        """``cycle #12 (started 06:30:04 UTC): updated, mail sent``, from the run the child recorded."""
+        when = f"started {started:%H:%M:%S} UTC"
+        if code in (0, 1, 2):
+            try:
+                with open_state(self.config.state) as state:
+                    rows = state.runs(limit=1)
+            except Exception as exc:
+                log.warning("cannot read the run the cycle recorded: %s", exc)
+                rows = []
+            if rows and rows[0].started >= started.isoformat():
+                row = rows[0]
+                mail = f", mail {row.mail}" if row.mail not in ("", "disabled") else ""
+                return f"cycle #{row.id} ({when}): {row.result}{mail}"
+        return f"cycle ({when}): {outcome}"
+
+    def _next_run_text(self) -> str:
+        nxt = self.next_run() if self._scheduler is not None and self._scheduler.running else None
+        return f"{nxt:%Y-%m-%d %H:%M:%S %Z}".strip() if nxt else "none (stopping)"
 
     def _stop_child(self) -> None:
         with self._child_lock:

@@ -135,7 +135,9 @@ class Daemon:
             raise
 
 
-def start_daemon(config: Path, log: Path, *, stall: tuple[Path, str] | None = None, **env: str) -> Daemon:
+def start_daemon(
+    config: Path, log: Path, *, stall: tuple[Path, str] | None = None, verbose: bool = True, **env: str
+) -> Daemon:
     """The daemon; with ``stall`` (path, stage), every sync stalls there (see tests/stalled.py)."""
     module = "patchsync"
     if stall is not None:
@@ -143,7 +145,7 @@ def start_daemon(config: Path, log: Path, *, stall: tuple[Path, str] | None = No
         env[stalled.ENV] = f"{stall[0]}:{stall[1]}"
     handle = log.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", module, "--config", str(config), "-v", "daemon"],
+        [sys.executable, "-m", module, "--config", str(config), *(["-v"] if verbose else []), "daemon"],
         cwd=REPO_ROOT,
         env=patchsync_env(**env),
         stdin=subprocess.DEVNULL,

@@ -32,6 +32,43 @@ def _runs(state_dir: Path) -> int:
         return len([r for r in state.runs(limit=None) if r.finished])
 
 
+@pytest.mark.parametrize("verbose", [False, True])
+def test_one_log_line_per_cycle(tmp_path: Path, verbose: bool) -> None:
+    """At the default level a cycle is one line: its run, start, result and next run; never two "finished"."""
+    state_dir = tmp_path / "state"
+    kotd = tmp_path / "kotd"
+    kotd.mkdir()  # no src.rpm: every cycle fails the same way, quickly
+    tables = {
+        "source": {"url": str(kotd)},
+        "state": {"dir": str(state_dir)},
+        "schedule": {"interval_seconds": 1, "jitter_seconds": 0},
+    }
+    config = write_config(tmp_path / "patchsync.toml", tables)
+    daemon = start_daemon(config, tmp_path / "daemon.log", verbose=verbose)
+    try:
+        wait_until(lambda: _runs(state_dir) >= 2, "two daemon cycles")
+        daemon.wait_log("cycle #2 ")
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.text()
+    lines = daemon.text().splitlines()
+    cycles = [line for line in lines if "cycle #" in line]
+    for number, line in enumerate(cycles[:2], start=1):
+        prefix = f"patchsync: INFO: cycle #{number} (started "
+        assert line.startswith(prefix), lines
+        assert f" UTC): error; next run {datetime.now(UTC):%Y-%m-%d}" in line, line
+    assert not any("finished" in line for line in lines), lines
+    if not verbose:
+        # Besides the cycle lines only what the daemon itself did, and
+        # warnings and errors (a 1 s interval outruns a cycle, the empty source).
+        other = [line for line in lines if line not in cycles]
+        assert all(
+            line.startswith(("patchsync: INFO: daemon ", "patchsync: INFO: received SIGTERM"))
+            or not line.startswith("patchsync: INFO: ")
+            for line in other
+        ), other
+
+
 def test_daemon_lifecycle_notify_reload_and_sigterm(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     kotd = tmp_path / "kotd"
