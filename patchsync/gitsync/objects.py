@@ -2,14 +2,20 @@
 write into a quarantine.
 
 Nothing here touches the repository's working tree, index or HEAD.  New
-objects are kept in memory while a sync computes (a conflict or a dry run
-never writes one), then :meth:`ObjectStore.migrate` writes them as one pack
-into a private object directory in ``state.dir`` (the scheme of git's
-receive-pack: ``GIT_OBJECT_DIRECTORY`` plus the repository's objects as an
-alternate), has ``git index-pack`` check and index it there, and moves the
-pack into the repository right before the refs that need it are written.
-A run that fails or is killed leaves its quarantine behind in ``state.dir``
-only, never a file in the repository.
+objects go, as they are made, into a spool of pack entries in a private
+object directory in ``state.dir`` (the scheme of git's receive-pack:
+``GIT_OBJECT_DIRECTORY`` plus the repository's objects as an alternate);
+a conflict or a dry run never gets further.  :meth:`ObjectStore.migrate`
+then packs the objects the repository lacks, has ``git index-pack`` check,
+complete and index that pack there, and moves it into the repository right
+before the refs that need it are written.  A run that fails or is killed
+leaves its quarantine behind in ``state.dir`` only, never a file in the
+repository.
+
+What a sync costs grows with what it changes: a tree is edited entry by
+entry from its cached predecessor and stored as a delta against it, and
+only the trees and blobs later commits read stay in memory (bounded
+caches; the spool holds the rest).
 """
 
 from __future__ import annotations
@@ -18,17 +24,29 @@ import errno
 import hashlib
 import logging
 import os
+import re
 import shutil
 import stat
-import struct
 import subprocess
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from bisect import bisect_left
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Generic, NamedTuple, TypeVar
 
 from ..errors import GitError
+from .pack import (
+    OBJ_REF_DELTA,
+    TYPE_CODES,
+    DeltaWriter,
+    apply_delta,
+    entry_header,
+    pack_header,
+    parse_entry_header,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +65,17 @@ ZERO_OID = "0" * 40
 #: core.looseCompression default.
 _ZLIB_LEVEL = 1
 
-#: Pack object type numbers (Documentation/gitformat-pack.txt, "Object types").
-_PACK_TYPES = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}
+#: Longest chain of tree deltas in a pack sync writes: git's own pack.depth
+#: default, so reading the newest tree never unwinds thousands of deltas.
+_MAX_DELTA_DEPTH = 50
+
+#: What the caches may hold: tree entries (about 100 bytes each, with the
+#: serialised chunk) and blob bytes.  Enough for the trees on the paths a
+#: run of commits keeps editing; anything evicted is read again.
+_TREE_CACHE_ENTRIES = 250_000
+_BLOB_CACHE_BYTES = 16 << 20
+
+_V = TypeVar("_V")
 
 
 def run_git(
@@ -56,6 +83,7 @@ def run_git(
     args: Sequence[str],
     *,
     input: bytes | None = None,
+    stdin: BinaryIO | None = None,
     env: Mapping[str, str] | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[bytes]:
@@ -68,6 +96,7 @@ def run_git(
     proc = subprocess.run(
         ["git", "-C", os.fspath(repo), *args],
         input=input,
+        stdin=stdin,
         capture_output=True,
         env=full_env,
         check=False,
@@ -79,8 +108,9 @@ def run_git(
     return proc
 
 
-@dataclass(frozen=True)
-class TreeEntry:
+class TreeEntry(NamedTuple):
+    """One entry of a tree object (a tuple: sync makes and compares millions of them)."""
+
     mode: bytes
     sha: str
 
@@ -106,15 +136,178 @@ class Commit:
         return self.message.split(b"\n", 1)[0].decode("utf-8", "replace")
 
 
-def _tree_sort_key(item: tuple[bytes, TreeEntry]) -> bytes:
+def _sort_key(name: bytes, entry: TreeEntry) -> bytes:
     # git compares a directory's name as if it ended in "/" (tree.c,
     # base_name_compare), so "foo" the tree sorts after "foo.c".
-    name, entry = item
     return name + b"/" if entry.is_tree else name
 
 
+def _chunk(name: bytes, entry: TreeEntry) -> bytes:
+    """One entry as a tree object stores it: ``mode SP name NUL sha20``."""
+    return entry.mode + b" " + name + b"\0" + bytes.fromhex(entry.sha)
+
+
+#: One tree entry: ``mode SP name NUL sha20`` (the sha is any 20 bytes).
+_ENTRY = re.compile(rb"(([0-7]+) ([^\0]*)\0.{20})", re.DOTALL)
+
+
+def _entry_of(chunk: bytes) -> TreeEntry:
+    return TreeEntry(chunk[: chunk.index(b" ")], chunk[-20:].hex())
+
+
+class _Tree:
+    """A tree as one serialised chunk per entry, in git's order, with their sort keys.
+
+    An edit copies the two lists (C-speed, no sort) and places only the
+    entries that change, so a commit that adds one file to a folder of N
+    entries costs a copy of N pointers, not a sort of N names; a lookup is
+    a bisection.  The name -> entry dict is only built for whoever asks
+    for all entries (:meth:`ObjectStore.tree`).
+    """
+
+    __slots__ = ("_entries", "canonical", "chunks", "keys", "size")
+
+    def __init__(self, keys: list[bytes], chunks: list[bytes], *, canonical: bool = True) -> None:
+        self.keys = keys
+        self.chunks = chunks
+        self.size = sum(map(len, chunks))
+        #: Whether ``chunks`` are the stored object's bytes, so a delta against it holds.
+        self.canonical = canonical
+        self._entries: dict[bytes, TreeEntry] | None = None
+
+    @classmethod
+    def build(cls, entries: Mapping[bytes, TreeEntry]) -> _Tree:
+        items = sorted((_sort_key(n, e), _chunk(n, e)) for n, e in entries.items())
+        return cls([k for k, _ in items], [c for _, c in items])
+
+    @classmethod
+    def parse(cls, data: bytes) -> _Tree | None:
+        """The tree object ``data``; None where git's own order does not hold (build one instead)."""
+        found = _ENTRY.findall(data)
+        chunks = [chunk for chunk, _, _ in found]
+        keys = [name + b"/" if mode == MODE_TREE else name for _, mode, name in found]
+        # Tiled by the matches, names unique, keys ascending (sorting sorted
+        # input is one pass in C).
+        if (
+            sum(map(len, chunks)) != len(data)
+            or len({name for _, _, name in found}) != len(found)
+            or keys != sorted(keys)
+        ):
+            return None
+        return cls(keys, chunks)
+
+    def data(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def _find(self, name: bytes) -> int | None:
+        """Where the entry called ``name`` is, as a file or as a folder."""
+        for key in (name, name + b"/"):
+            i = bisect_left(self.keys, key)
+            if i < len(self.keys) and self.keys[i] == key:
+                return i
+        return None
+
+    def get(self, name: bytes) -> TreeEntry | None:
+        if self._entries is not None:
+            return self._entries.get(name)
+        i = self._find(name)
+        return None if i is None else _entry_of(self.chunks[i])
+
+    @property
+    def entries(self) -> dict[bytes, TreeEntry]:
+        if self._entries is None:
+            self._entries = {
+                key[:-1] if key.endswith(b"/") else key: _entry_of(chunk)
+                for key, chunk in zip(self.keys, self.chunks, strict=True)
+            }
+        return self._entries
+
+    def edit(self, changes: Mapping[bytes, TreeEntry | None]) -> tuple[_Tree, DeltaWriter] | None:
+        """This tree with ``changes`` made, and the delta from this tree to it; None if nothing changes."""
+        removed: list[int] = []
+        added: list[tuple[bytes, bytes]] = []
+        for name, entry in changes.items():
+            at = self._find(name)
+            if at is not None and entry is not None and self.chunks[at] == _chunk(name, entry):
+                continue
+            if at is not None:
+                removed.append(at)
+            if entry is not None:
+                added.append((_sort_key(name, entry), _chunk(name, entry)))
+        if not removed and not added:
+            return None
+        keys = self.keys.copy()
+        chunks = self.chunks.copy()
+        for i in sorted(removed, reverse=True):
+            del keys[i]
+            del chunks[i]
+        added.sort()
+        for key, chunk in added:
+            i = bisect_left(keys, key)
+            keys.insert(i, key)
+            chunks.insert(i, chunk)
+        # The delta, from the same edits in terms of this tree's entries:
+        # where each added entry lands among them, which of them are gone.
+        events = sorted(
+            [(bisect_left(self.keys, key), 0, key, chunk) for key, chunk in added] + [(i, 1, b"", b"") for i in removed]
+        )
+        delta = DeltaWriter()
+        at = offset = 0
+        for index, kind, _, chunk in events:
+            if index > at:
+                length = sum(map(len, self.chunks[at:index]))
+                delta.copy(offset, length)
+                offset += length
+                at = index
+            if kind == 0:
+                delta.insert(chunk)
+            elif at == index:
+                offset += len(self.chunks[index])
+                at = index + 1
+        if at < len(self.chunks):
+            delta.copy(offset, self.size - offset)
+        return _Tree(keys, chunks), delta
+
+
+class _LRU(Generic[_V]):
+    """A dict that forgets its least recently used values beyond a total weight."""
+
+    def __init__(self, budget: int, weight: Callable[[_V], int]) -> None:
+        self._items: OrderedDict[str, _V] = OrderedDict()
+        self._budget = budget
+        self._weight = weight
+        self._total = 0
+
+    def get(self, key: str) -> _V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: _V) -> None:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return
+        self._items[key] = value
+        self._total += self._weight(value)
+        while self._total > self._budget and len(self._items) > 1:
+            _, old = self._items.popitem(last=False)
+            self._total -= self._weight(old)
+
+
+@dataclass(frozen=True)
+class _Spooled:
+    """Where a new object sits in the spool, and what it needs."""
+
+    offset: int
+    length: int
+    kind: bytes
+    base: str | None  # the delta base's id, None for a whole object
+    depth: int  # delta chain length within the spool
+
+
 class ObjectStore:
-    """Reads from the repository (and the quarantine), writes to the quarantine."""
+    """Reads from the repository (and the spool), writes to the spool in the quarantine."""
 
     def __init__(self, repo: str | os.PathLike[str], quarantine_parent: Path) -> None:
         self.repo = os.fspath(repo)
@@ -134,9 +327,11 @@ class ObjectStore:
             "GIT_OBJECT_DIRECTORY": str(self.quarantine),
             "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(self.repo_objects),
         }
-        self._written: dict[str, tuple[bytes, bytes]] = {}
-        self._trees: dict[str, dict[bytes, TreeEntry]] = {}
-        self._blobs: dict[str, bytes] = {}
+        self._spooled: dict[str, _Spooled] = {}
+        self._spool: BinaryIO | None = None
+        self._spool_size = 0
+        self._trees: _LRU[_Tree] = _LRU(_TREE_CACHE_ENTRIES, lambda t: len(t.keys) + 1)
+        self._blobs: _LRU[bytes] = _LRU(_BLOB_CACHE_BYTES, len)
         self._commits: dict[str, Commit] = {}
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -151,6 +346,9 @@ class ObjectStore:
             if self._proc.stdout is not None:
                 self._proc.stdout.close()
             self._proc = None
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
         shutil.rmtree(self.quarantine, ignore_errors=True)
 
     def __enter__(self) -> ObjectStore:
@@ -161,7 +359,7 @@ class ObjectStore:
 
     @property
     def written(self) -> int:
-        return len(self._written)
+        return len(self._spooled)
 
     # -- reading ---------------------------------------------------------
 
@@ -180,8 +378,8 @@ class ObjectStore:
 
     def read(self, name: str) -> tuple[str, bytes, str] | None:
         """(type, content, full sha) of an object name or rev expression; None if missing."""
-        if name in self._written:
-            kind, data = self._written[name]
+        if name in self._spooled:
+            kind, data = self._unspool(name)
             return kind.decode(), data, name
         proc = self._reader()
         assert proc.stdin is not None
@@ -211,16 +409,33 @@ class ObjectStore:
         cached = self._blobs.get(sha)
         if cached is None:
             cached = self.read_kind(sha, "blob")
-            self._blobs[sha] = cached
+            self._blobs.put(sha, cached)
         return cached
 
-    def tree(self, sha: str) -> dict[bytes, TreeEntry]:
-        """A tree's entries by name (a copy-safe cached dict: do not mutate)."""
+    def _tree(self, sha: str) -> _Tree:
         cached = self._trees.get(sha)
         if cached is None:
-            cached = parse_tree(self.read_kind(sha, "tree"))
-            self._trees[sha] = cached
+            data = self.read_kind(sha, "tree")
+            parsed = _Tree.parse(data)
+            if parsed is None:
+                # Out of git's order or with a name twice (fsck would flag
+                # it): usable for reading, never as a delta base.
+                parsed = _Tree.build(parse_tree(data))
+                parsed.canonical = False
+            cached = parsed
+            self._trees.put(sha, cached)
         return cached
+
+    def tree(self, sha: str) -> Mapping[bytes, TreeEntry]:
+        """A tree's entries by name (shared with the cache: do not mutate)."""
+        return self._tree(sha).entries
+
+    def entry(self, tree: str, name: bytes) -> TreeEntry | None:
+        """The entry ``name`` of a tree (a bisection: no dict of a big folder is built)."""
+        return self._tree(tree).get(name)
+
+    def is_empty_tree(self, sha: str) -> bool:
+        return not self._tree(sha).keys
 
     def commit(self, name: str) -> Commit:
         cached = self._commits.get(name)
@@ -240,26 +455,73 @@ class ObjectStore:
 
     # -- writing ---------------------------------------------------------
 
+    def _spool_file(self) -> BinaryIO:
+        if self._spool is None:
+            self._spool = open(self.quarantine / "objects.spool", "w+b")  # noqa: SIM115 (closed in close())
+        return self._spool
+
+    def _put(self, sha: str, kind: bytes, body: bytes, *, base: str | None = None, depth: int = 0) -> None:
+        """Append one pack entry (header, base id for a delta, zlib data) to the spool."""
+        header = entry_header(OBJ_REF_DELTA if base else TYPE_CODES[kind], len(body))
+        entry = header + (bytes.fromhex(base) if base else b"") + zlib.compress(body, _ZLIB_LEVEL)
+        self._spool_file().write(entry)
+        self._spooled[sha] = _Spooled(self._spool_size, len(entry), kind, base, depth)
+        self._spool_size += len(entry)
+
+    def _unspool(self, sha: str) -> tuple[bytes, bytes]:
+        """A spooled object's type and content, rebuilt from its entry (and its base's)."""
+        where = self._spooled[sha]
+        spool = self._spool_file()
+        spool.flush()
+        entry = os.pread(spool.fileno(), where.length, where.offset)
+        _, _, at = parse_entry_header(entry)
+        if where.base is None:
+            return where.kind, zlib.decompress(entry[at:])
+        base = self.read_kind(where.base, where.kind.decode())
+        return where.kind, apply_delta(base, zlib.decompress(entry[at + 20 :]))
+
     def write(self, kind: bytes, data: bytes) -> str:
-        """Hash and keep one new object (it reaches disk in :meth:`migrate`); returns its sha."""
+        """Hash one new object and spool it (it joins the repository in :meth:`migrate`); returns its sha."""
         sha = hashlib.sha1(kind + b" " + str(len(data)).encode() + b"\0" + data).hexdigest()
-        if sha in self._written:
-            return sha
-        self._written[sha] = (kind, data)
+        if sha not in self._spooled:
+            self._put(sha, kind, data)
         if kind == b"blob":
-            self._blobs[sha] = data
+            self._blobs.put(sha, data)
         return sha
 
     def write_blob(self, data: bytes) -> str:
         return self.write(b"blob", data)
 
     def write_tree(self, entries: Mapping[bytes, TreeEntry]) -> str:
-        body = b"".join(
-            entry.mode + b" " + name + b"\0" + bytes.fromhex(entry.sha)
-            for name, entry in sorted(entries.items(), key=_tree_sort_key)
-        )
-        sha = self.write(b"tree", body)
-        self._trees.setdefault(sha, dict(entries))
+        tree = _Tree.build(entries)
+        sha = self.write(b"tree", tree.data())
+        self._trees.put(sha, tree)
+        return sha
+
+    def edit_tree(self, base: str, changes: Mapping[bytes, TreeEntry | None]) -> str:
+        """``base`` with some entries replaced (None: removed); spooled as a delta against ``base``.
+
+        Only the changed entries are placed (no sort of the folder), and the
+        new tree costs the pack a few dozen bytes: a thin-pack delta where
+        ``base`` is the repository's (``git index-pack --fix-thin`` adds it).
+        """
+        old = self._tree(base)
+        edited = old.edit(changes)
+        if edited is None:
+            return base
+        tree, delta = edited
+        data = tree.data()
+        sha = hashlib.sha1(b"tree " + str(len(data)).encode() + b"\0" + data).hexdigest()
+        self._trees.put(sha, tree)
+        if sha in self._spooled:
+            return sha
+        spooled = self._spooled.get(base)
+        depth = spooled.depth + 1 if spooled is not None else 1
+        ops = delta.finish(old.size)
+        if not old.canonical or depth > _MAX_DELTA_DEPTH or len(ops) * 2 > len(data):
+            self._put(sha, b"tree", data)
+        else:
+            self._put(sha, b"tree", ops, base=base, depth=depth)
         return sha
 
     def write_commit(
@@ -275,44 +537,81 @@ class ObjectStore:
         lines = [b"tree " + tree.encode()]
         lines += [b"parent " + p.encode() for p in parents]
         lines += [b"author " + author, b"committer " + committer, *extra]
-        return self.write(b"commit", b"\n".join(lines) + b"\n\n" + message)
+        data = b"\n".join(lines) + b"\n\n" + message
+        sha = self.write(b"commit", data)
+        self._commits.setdefault(sha, parse_commit(sha, data))
+        return sha
 
     # -- joining the repository -----------------------------------------
+
+    def _missing(self) -> list[str]:
+        """The spooled objects the repository does not have yet, in spool order."""
+        names = "".join(sha + "\n" for sha in self._spooled).encode()
+        out = run_git(self.repo, ["cat-file", "--batch-check=%(objectname)"], input=names).stdout
+        have = {line for line in out.decode().splitlines() if " " not in line}
+        return [sha for sha in self._spooled if sha not in have]
 
     def migrate(self) -> int:
         """Move the new objects into the repository as one pack; returns how many.
 
-        The pack is written and indexed (``git index-pack`` verifies every
-        object) in the quarantine, then renamed into ``objects/pack``: the
-        ``.pack`` first, its ``.idx`` last, as git itself does, so git never
-        sees a pack without its index.  This happens before any ref points
-        at the objects: a kill in between leaves unreferenced objects (git
-        gc removes them), never a ref to a missing object.
+        Objects the repository already has are left out.  The rest go as a
+        thin pack (trees are deltas against their predecessors, some of
+        which only the repository holds) to ``git index-pack --stdin
+        --fix-thin``, which checks every object, appends the missing delta
+        bases and indexes the pack in the quarantine; the pack is then
+        renamed into ``objects/pack``: the ``.pack`` first, its ``.idx``
+        last, as git itself does, so git never sees a pack without its
+        index.  This happens before any ref points at the objects: a kill in
+        between leaves unreferenced objects (git gc removes them), never a
+        ref to a missing object.
         """
-        if not self._written:
+        if not self._spooled:
             return 0
+        missing = self._missing()
+        if not missing:
+            return 0
+        spool = self._spool_file()
+        spool.flush()
         pack = self.quarantine / "incoming.pack"
-        checksum = _write_pack(pack, self._written.values())
-        run_git(self.repo, ["index-pack", str(pack)], env=self.env)
+        digest = hashlib.sha1()
+        with open(pack, "w+b") as fh:
+
+            def put(chunk: bytes) -> None:
+                digest.update(chunk)
+                fh.write(chunk)
+
+            put(pack_header(len(missing)))
+            for sha in missing:
+                where = self._spooled[sha]
+                put(os.pread(spool.fileno(), where.length, where.offset))
+            fh.write(digest.digest())
+            fh.seek(0)
+            out = run_git(self.repo, ["index-pack", "--stdin", "--fix-thin"], stdin=fh, env=self.env).stdout
+        pack.unlink()
+        kind, _, checksum = out.decode().strip().partition("\t")
+        name = f"pack-{checksum}"
+        made = self.quarantine / "pack"
         dest = self.repo_objects / "pack"
         dest.mkdir(exist_ok=True)
-        name = f"pack-{checksum}"
-        for suffix in (".pack", ".idx"):
-            src = pack.with_suffix(suffix)
+        # The .idx last: git looks for packs by their index.
+        files = sorted(made.glob(name + ".*"), key=lambda p: (p.suffix == ".idx", p.suffix != ".pack"))
+        if kind != "pack" or not any(f.suffix == ".idx" for f in files):
+            raise GitError(f"git index-pack wrote no pack index ({out.decode().strip()!r})", where=self.repo)
+        for src in files:
             _as_if_created_in(src, dest)
             try:
-                os.rename(src, dest / (name + suffix))
+                os.rename(src, dest / src.name)
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
                     raise GitError(f"cannot move {src.name}: {exc.strerror}", where=str(dest)) from None
                 # state.dir on another filesystem: copy under git's own
                 # temporary name (git gc cleans tmp_pack_*), then rename.
                 fd, tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=dest)
-                with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-                    shutil.copyfileobj(inp, out)
+                with os.fdopen(fd, "wb") as out_fh, open(src, "rb") as inp:
+                    shutil.copyfileobj(inp, out_fh)
                 _as_if_created_in(Path(tmp), dest)
-                os.replace(tmp, dest / (name + suffix))
-        return len(self._written)
+                os.replace(tmp, dest / src.name)
+        return len(missing)
 
 
 def _as_if_created_in(path: Path, folder: Path) -> None:
@@ -331,33 +630,6 @@ def _as_if_created_in(path: Path, folder: Path) -> None:
         except PermissionError:
             raise GitError(f"cannot give {path.name} the group of {folder}: not a member", where=str(folder)) from None
     os.chmod(path, 0o444 & st.st_mode)
-
-
-def _write_pack(path: Path, objects: Iterable[tuple[bytes, bytes]]) -> str:
-    """A version 2 pack of whole (undeltified) objects; returns its checksum (hex)."""
-    items = list(objects)
-    digest = hashlib.sha1()
-    with open(path, "wb") as fh:
-
-        def put(chunk: bytes) -> None:
-            digest.update(chunk)
-            fh.write(chunk)
-
-        put(b"PACK" + struct.pack(">II", 2, len(items)))
-        for kind, data in items:
-            # Size header: type in bits 4-6 of the first byte, the size in
-            # 4 bits then 7 per byte, the high bit meaning "more follows".
-            size = len(data)
-            header = bytearray([(_PACK_TYPES[kind] << 4) | (size & 0x0F)])
-            size >>= 4
-            while size:
-                header[-1] |= 0x80
-                header.append(size & 0x7F)
-                size >>= 7
-            put(bytes(header) + zlib.compress(data, _ZLIB_LEVEL))
-        checksum = digest.digest()
-        fh.write(checksum)
-    return checksum.hex()
 
 
 def parse_tree(data: bytes) -> dict[bytes, TreeEntry]:

@@ -23,7 +23,7 @@ def lookup(store: ObjectStore, tree: str, path: bytes) -> TreeEntry | None:
     for part in path.split(b"/"):
         if entry is None or not entry.is_tree:
             return None
-        entry = store.tree(entry.sha).get(part)
+        entry = store.entry(entry.sha, part)
     return entry
 
 
@@ -85,22 +85,21 @@ def _edit(store: ObjectStore, tree: str | None, changes: Changes) -> str:
     if not changes:
         assert tree is not None
         return tree
-    entries = dict(store.tree(tree)) if tree else {}
+    level: dict[bytes, TreeEntry | None] = {}
     nested: dict[bytes, dict[bytes, TreeEntry | None]] = {}
     for path, entry in changes.items():
         head, sep, rest = path.partition(b"/")
         if sep:
             nested.setdefault(head, {})[rest] = entry
-        elif entry is None:
-            entries.pop(head, None)
         else:
-            entries[head] = entry
+            level[head] = entry
     for name, sub in nested.items():
-        current = entries.get(name)
+        current = level[name] if name in level else store.entry(tree, name) if tree else None
         base = current.sha if current is not None and current.is_tree else None
         sha = _edit(store, base, sub)
-        if store.tree(sha):
-            entries[name] = TreeEntry(MODE_TREE, sha)
-        else:
-            entries.pop(name, None)
-    return store.write_tree(entries)
+        level[name] = None if store.is_empty_tree(sha) else TreeEntry(MODE_TREE, sha)
+    if tree is None:
+        return store.write_tree({name: entry for name, entry in level.items() if entry is not None})
+    # Only the entries that change are touched: a folder of thousands of
+    # patches costs each commit a copy, not a sort, and a small delta.
+    return store.edit_tree(tree, level)
