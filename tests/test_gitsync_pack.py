@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from patchsync.gitsync import sync_target
 from patchsync.gitsync.objects import MODE_BLOB, MODE_TREE, TreeEntry, _Tree
 from patchsync.gitsync.pack import apply_delta
 
-from .gittarget import git, object_files
+from .gittarget import all_refs, git, object_files
 from .syncscenario import Scenario, build
 
 REVIEW = "refs/heads/patchsync/lucid-ec2"
@@ -102,6 +103,22 @@ def test_rerun_of_the_same_sync_adds_no_objects(tmp_path: Path, mode: str, monke
     assert object_files(sc.repo) == files
     assert _count_objects(sc.repo) == counts
     git(sc.repo, "fsck", "--strict", "--full", "--no-dangling")
+
+
+def test_moving_the_branch_to_a_written_review_adds_no_objects(tmp_path: Path) -> None:
+    sc = build(tmp_path, "development", bare=True)
+    first = _sync(sc)
+    refs = all_refs(sc.repo)
+    files = object_files(sc.repo)
+
+    # A later run (other commit dates) that may move the branch finds the
+    # result on the review branch already: only refs change.
+    moved = sync_target(sc.patchset, replace(sc.target, update_branch=True), sc.drift, state_dir=sc.state_dir)
+
+    assert moved.branch_updated
+    assert moved.head == first.head
+    assert all_refs(sc.repo) != refs
+    assert object_files(sc.repo) == files
 
 
 _NAMES = st.binary(min_size=1, max_size=6).filter(lambda b: b"/" not in b and b"\0" not in b)

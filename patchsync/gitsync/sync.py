@@ -147,7 +147,11 @@ def _sync(
             updates, backup = _ref_updates(target, plan, current, now, retain)
             run = replace(run, backup=backup)
             checkpoint("before-migrate")
-            store.migrate()
+            if not plan.written:
+                # Where the review branch already holds the result, the
+                # repository has every object the refs need: the commits made
+                # again here (with today's dates) would only be garbage.
+                store.migrate()
             checkpoint("before-refs")
             refs.transaction(repo, updates, message=f"patchsync sync {target.name}")
             run = replace(run, branch_updated=plan.move_branch)
