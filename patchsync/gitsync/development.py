@@ -148,6 +148,7 @@ def plan(ctx: Context, rng: Range, deltas: Sequence[PatchDelta]) -> tuple[str, l
             where=ctx.target.repo,
         )
     items = _order(ctx, rng, by_tree_name, added)
+    _read_ahead(ctx, rng, items, by_tree_name)
     # How every replayed version of a quilt series file must change: the
     # removals and renames everywhere, the added patches once their commit
     # is in the new history.
@@ -190,6 +191,35 @@ def plan(ctx: Context, rng: Range, deltas: Sequence[PatchDelta]) -> tuple[str, l
         out.append(Commit(sha, subject, tuple(d.name for d in rewrite)))
         head, tree = sha, new_tree
     return head, out
+
+
+def _read_ahead(ctx: Context, rng: Range, items: Sequence[_Item], by_tree_name: Mapping[str, PatchDelta]) -> None:
+    """Read at once the commits the plan replays and the folders their files sit in.
+
+    Up to the first commit that changes, the history is kept as it is;
+    from there every commit is read, and each file it touches is looked
+    up in a folder that, until a replayed commit edits it, is the one that
+    first commit's parent has.
+    """
+    head = rng.base
+    at = 0
+    while at < len(items):
+        commit = items[at].commit
+        if commit is None or commit.parent != head or any(n in by_tree_name for n in items[at].patches):
+            break
+        head = commit.sha
+        at += 1
+    if at == len(items):
+        return
+    rest = [item.commit for item in items[at:] if item.commit is not None]
+    folders: set[str] = set()
+    for commit in rest:
+        for path in commit.changes:
+            parts = path.decode("utf-8", "surrogateescape").split("/")[:-1]
+            folders.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    names = [name for commit in rest for name in (commit.sha, commit.parent)]
+    names += [f"{head}^{{tree}}", *(f"{head}:{folder}" for folder in sorted(folders))]
+    ctx.store.prefetch(names)
 
 
 def _order(

@@ -32,7 +32,7 @@ import tempfile
 import zlib
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Generic, NamedTuple, TypeVar
@@ -333,6 +333,8 @@ class ObjectStore:
         self._trees: _LRU[_Tree] = _LRU(_TREE_CACHE_ENTRIES, lambda t: len(t.keys) + 1)
         self._blobs: _LRU[bytes] = _LRU(_BLOB_CACHE_BYTES, len)
         self._commits: dict[str, Commit] = {}
+        #: Trees read ahead by :meth:`prefetch`, raw until first used.
+        self._raw_trees: dict[str, bytes] = {}
         self._proc: subprocess.Popen[bytes] | None = None
 
     # -- lifetime --------------------------------------------------------
@@ -415,7 +417,9 @@ class ObjectStore:
     def _tree(self, sha: str) -> _Tree:
         cached = self._trees.get(sha)
         if cached is None:
-            data = self.read_kind(sha, "tree")
+            data = self._raw_trees.pop(sha, None)
+            if data is None:
+                data = self.read_kind(sha, "tree")
             parsed = _Tree.parse(data)
             if parsed is None:
                 # Out of git's order or with a name twice (fsck would flag
@@ -447,6 +451,34 @@ class ObjectStore:
         commit = parse_commit(found[2], found[1])
         self._commits[commit.sha] = commit
         return commit
+
+    def prefetch(self, names: Iterable[str]) -> None:
+        """Read commits and trees in one ``git cat-file --batch`` run, not one round trip each.
+
+        A replay reads one or two trees the repository has per commit; on a
+        busy machine each round trip to the reader costs milliseconds, so a
+        run that knows what it will read asks for it at once.  Names that
+        do not exist are skipped; blobs are not kept.
+        """
+        wanted = list(dict.fromkeys(n for n in names if "\n" not in n))
+        if not wanted:
+            return
+        query = "".join(n + "\n" for n in wanted).encode("utf-8", "surrogateescape")
+        out = run_git(self.repo, ["cat-file", "--batch"], input=query, env=self.env).stdout
+        pos = 0
+        for _ in wanted:
+            nl = out.index(b"\n", pos)
+            parts = out[pos:nl].split()
+            pos = nl + 1
+            if len(parts) != 3:
+                continue  # "<name> missing"
+            sha, kind, size = parts[0].decode(), parts[1], int(parts[2])
+            data = out[pos : pos + size]
+            pos += size + 1
+            if kind == b"commit":
+                self._commits.setdefault(sha, parse_commit(sha, data))
+            elif kind == b"tree" and self._trees.get(sha) is None:
+                self._raw_trees[sha] = data
 
     def resolve(self, rev: str) -> str | None:
         """The full sha of a commit-ish, or None where it does not exist."""
