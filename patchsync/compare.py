@@ -20,7 +20,7 @@ from .names import path_problem
 from .patches.classify import Classification, classify, has_changes, header_ids, refresh_key
 from .patches.interdiff import file_diff, header_diff, interdiff, render
 from .patches.order import order_changes
-from .patches.parse import ParsedPatch, parse_patch, strip_path
+from .patches.parse import ParseCache, ParsedPatch, parse_patch, strip_path
 from .patches.series import parse_series
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ def compare(  # noqa: PLR0912  one pass per side, in the order the result lists 
     hold: Collection[str] = (),
     *,
     details: bool = True,
+    parses: ParseCache | None = None,
 ) -> Comparison:
     """Classify every patch name of either side.
 
@@ -53,7 +54,8 @@ def compare(  # noqa: PLR0912  one pass per side, in the order the result lists 
     lacks, by name), followed by the removed ones in tree order.  With
     ``details`` false no interdiff is computed (a quicker check).  The
     statuses are the same in both modes; whether an order change is drift
-    is the target's business (:attr:`TargetDrift.in_sync`).
+    is the target's business (:attr:`TargetDrift.in_sync`).  Patches are
+    parsed through ``parses`` when given, so sync can reuse the parses.
     """
     held = set(hold)
     warnings: list[str] = []
@@ -65,7 +67,7 @@ def compare(  # noqa: PLR0912  one pass per side, in the order the result lists 
         if name not in tree:
             continue
         old, new = tree[name], kotd[name]
-        result = classify(old, new, name=name)
+        result = classify(old, new, name=name, parses=parses)
         if result.warning:
             warnings.append(result.warning)
         text = _describe(result, old, new, name) if details else ""
@@ -82,6 +84,7 @@ def compare(  # noqa: PLR0912  one pass per side, in the order the result lists 
         added,
         removed,
         warnings,
+        parses=parses,
     )
     renamed_from = {old: new for new, old in renames.items()}
 
@@ -93,7 +96,7 @@ def compare(  # noqa: PLR0912  one pass per side, in the order the result lists 
             old, new = tree[prev], kotd[name]
             text = ""
             if details:
-                text = _describe(classify(old, new, name=name), old, new, name, old_name=prev)
+                text = _describe(classify(old, new, name=name, parses=parses), old, new, name, old_name=prev)
             deltas[name] = PatchDelta(name, "renamed", old, new, previous_name=prev, interdiff=text)
         else:
             deltas[name] = PatchDelta(name, "added", None, kotd[name])
@@ -127,9 +130,9 @@ def _full_order(order: Sequence[str], files: Mapping[str, bytes]) -> list[str]:
     return out
 
 
-def _parse_quietly(data: bytes) -> ParsedPatch | None:
+def _parse_quietly(data: bytes, parses: ParseCache | None) -> ParsedPatch | None:
     try:
-        return parse_patch(data)
+        return parses.parse(data) if parses is not None else parse_patch(data)
     except PatchError:
         return None
 
@@ -140,6 +143,8 @@ def _find_renames(
     added_order: Sequence[str],
     removed_order: Sequence[str],
     warnings: list[str],
+    *,
+    parses: ParseCache | None,
 ) -> dict[str, str]:
     """New name -> old name for each removed patch whose diff an added one carries.
 
@@ -158,7 +163,7 @@ def _find_renames(
             continue
         data = added[name]
         by_bytes.setdefault(data, []).append(name)
-        p = _parse_quietly(data)
+        p = _parse_quietly(data, parses)
         parsed_added[name] = p
         if p is not None and has_changes(p):
             by_key.setdefault(refresh_key(p), []).append((name, p))
@@ -170,7 +175,7 @@ def _find_renames(
             continue
         data = removed[old_name]
         candidates: dict[str, int] = {n: _RENAME_LEVELS["unchanged"] for n in by_bytes.get(data, ()) if n not in taken}
-        old_p = _parse_quietly(data)
+        old_p = _parse_quietly(data, parses)
         if old_p is not None and has_changes(old_p):
             for new_name, new_p in by_key.get(refresh_key(old_p), ()):
                 if new_name in taken or new_name in candidates:
@@ -297,9 +302,19 @@ def kotd_series_order(
 
 
 def compare_target(
-    patchset: PatchSet, target: TargetConfig, symbols: Sequence[str] = ("xen",), *, details: bool = True
+    patchset: PatchSet,
+    target: TargetConfig,
+    symbols: Sequence[str] = ("xen",),
+    *,
+    details: bool = True,
+    parses: ParseCache | None = None,
 ) -> TargetDrift:
-    """The drift of ``target`` against the KOTD ``patchset``; writes nothing anywhere."""
+    """The drift of ``target`` against the KOTD ``patchset``; writes nothing anywhere.
+
+    The drift carries ``parses`` on to sync, so a patch the comparison
+    parsed is not parsed again there; without one (``check``, which never
+    syncs) no parse outlives its comparison.
+    """
     warnings: list[str] = []
     names = kotd_names(patchset, target.strip)
     kotd_files = {name: patchset.files[path] for name, path in names.items()}
@@ -315,7 +330,7 @@ def compare_target(
             where=target.repo,
         )
     warnings.extend(tree.warnings)
-    result = compare(kotd_files, kotd_order, tree.files, tree.order, target.hold, details=details)
+    result = compare(kotd_files, kotd_order, tree.files, tree.order, target.hold, details=details, parses=parses)
     warnings.extend(result.warnings)
     for w in warnings:
         log.debug("%s: %s", target.name, w)
@@ -329,4 +344,5 @@ def compare_target(
         order_changes=result.order_changes,
         warnings=tuple(warnings),
         guarded_out=tuple(guarded_out),
+        parses=parses if parses is not None else ParseCache(),
     )

@@ -23,6 +23,7 @@ from typing import Any
 from .config import Config, TargetConfig
 from .errors import PatchsyncError
 from .model import PatchSet, SourceInfo, TargetDrift
+from .patches.parse import ParseCache
 from .report import mail as mailreport
 from .runs import CycleResult, TargetRun, utcnow
 from .state import KEY_LAST_SEEN, KEY_LAST_SYNCED, State, hold_cycle
@@ -51,10 +52,10 @@ def _obtain(config: Config, src_rpm: str | None, last_synced: SourceInfo | None)
     return obtain(config, src_rpm=src_rpm, last_synced=last_synced)
 
 
-def _compare(patchset: PatchSet, target: TargetConfig, symbols: tuple[str, ...]) -> TargetDrift:
+def _compare(patchset: PatchSet, target: TargetConfig, symbols: tuple[str, ...], parses: ParseCache) -> TargetDrift:
     from .compare import compare_target
 
-    return compare_target(patchset, target, symbols)
+    return compare_target(patchset, target, symbols, parses=parses)
 
 
 def _sync(patchset: PatchSet, target: TargetConfig, drift: TargetDrift, config: Config, dry_run: bool) -> TargetRun:
@@ -184,10 +185,13 @@ def _run_steps(
     source = patchset.source
     state.put(KEY_LAST_SEEN, source.to_json())
     runs: list[TargetRun] = []
+    # One for all targets: each KOTD patch is parsed once however many
+    # targets compare it, and sync applies what the comparison parsed.
+    parses = ParseCache()
     for tconf in targets:
         if stop():
             raise Stopped(f"stopped before target {tconf.name!r}")
-        run = _one_target(config, patchset, tconf, sync=sync, dry_run=dry_run)
+        run = _one_target(config, patchset, tconf, parses, sync=sync, dry_run=dry_run)
         if sync and not dry_run and run.status == "updated" and run.head:
             # The shared record of what patchsync wrote: the other machine of
             # a pair tells its own writes from a person's by it.
@@ -206,9 +210,11 @@ def _run_steps(
     return done(source, runs)
 
 
-def _one_target(config: Config, patchset: PatchSet, tconf: TargetConfig, *, sync: bool, dry_run: bool) -> TargetRun:
+def _one_target(
+    config: Config, patchset: PatchSet, tconf: TargetConfig, parses: ParseCache, *, sync: bool, dry_run: bool
+) -> TargetRun:
     try:
-        drift = _compare(patchset, tconf, config.source.series_symbols)
+        drift = _compare(patchset, tconf, config.source.series_symbols, parses)
         if not sync:
             return TargetRun.compared(drift, "in-sync" if drift.in_sync else "drift")
         return _sync(patchset, tconf, drift, config, dry_run)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from .patches.parse import ParseCache
+
 #: How the payload of the src.rpm was obtained for this run (JSON ``source.payload``).
 PayloadState = Literal["downloaded", "skipped", "cached", "local"]
 
@@ -169,6 +171,8 @@ class TargetDrift:
     #: compared and named in ``warnings``, but SUSE does not apply them, so
     #: they are neither drift nor synced.
     guarded_out: tuple[str, ...] = ()
+    #: The patches the comparison parsed, for sync to apply without parsing them again.
+    parses: ParseCache = field(default_factory=ParseCache, compare=False, repr=False)
 
     @property
     def counts(self) -> dict[str, int]:

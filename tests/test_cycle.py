@@ -300,6 +300,36 @@ def test_a_cycle_keeps_its_state_in_the_database_it_is_given(env: Env, database:
     assert (Path(config.state.dir) / "patchsync.sqlite3").exists() == (not database)
 
 
+def test_a_sync_cycle_parses_each_patch_once(env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compare and sync of both modes share the parses: a patch is parsed once per cycle.
+
+    Two targets carry the same patches, so each KOTD patch is compared
+    twice and applied twice (the modified one reverted too), in released
+    and in development mode; every distinct patch must be parsed once.
+    """
+    from patchsync.patches import parse
+
+    other = tmp_path / "maverick"
+    make_tree(other, {"xen3-a.diff": PATCH_A, "xen3-b.diff": PATCH_B})
+    second = replace(env.config.targets[0], name="maverick-ec2", repo=str(other), mode="development", base="v2.6.32")
+    config = replace(env.config, targets=(env.config.targets[0], second), report=None)
+    parsed: list[bytes] = []
+
+    def counting(data: bytes, where: str) -> parse.ParsedPatch:
+        parsed.append(data)
+        return real(data, where)
+
+    real = parse._parse
+    monkeypatch.setattr(parse, "_parse", counting)
+    result = cycle.run_cycle(config, trigger="manual")
+
+    assert [(t.name, t.status) for t in result.targets] == [("lucid-ec2", "updated"), ("maverick-ec2", "updated")]
+    assert sorted(parsed) == sorted({PATCH_A, PATCH_A2, PATCH_C})
+    for repo in (env.repo, other):
+        assert gittarget.git(repo, "show", "patchsync/" + repo.name + "-ec2:arch/x86/a.c") == "ctx1\na3\nctx2\n"
+        assert gittarget.git(repo, "show", "patchsync/" + repo.name + "-ec2:drivers/xen/c.c") == "ctx1\nc2\nctx2\n"
+
+
 def test_a_kotd_rebuilt_with_the_same_tarball_changes_nothing(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     env.smtp.start()
     assert cycle.run_cycle(env.config, trigger="manual").mail == "sent"

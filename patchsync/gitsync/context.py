@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..config import TargetConfig
 from ..model import PatchDelta, SourceInfo
+from ..patches.parse import ParseCache
 from . import trees
 from .apply import worst
 from .message import Identities
@@ -26,6 +27,8 @@ class Context:
     ids: Identities
     scratch: Path
     kotd_order: Sequence[str]
+    #: Every patch parsed once: the comparison's parses, and those sync adds.
+    parses: ParseCache
     #: patch name -> how it applied, where that was not exact (JSON ``applied``).
     methods: dict[str, str] = field(default_factory=dict)
 

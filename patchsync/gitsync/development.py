@@ -283,7 +283,14 @@ def _replay(
         assert delta.old is not None
         old_name = delta.previous_name or delta.name
         applied = apply_patch(
-            store, stripped, delta.old, name=old_name, scratch=ctx.scratch, reverse=True, commit=commit.sha
+            store,
+            stripped,
+            delta.old,
+            name=old_name,
+            scratch=ctx.scratch,
+            reverse=True,
+            commit=commit.sha,
+            parses=ctx.parses,
         )
         stripped = trees.edit(
             store, applied.tree, {ctx.patch_path(old_name): trees.lookup(store, parent_tree, ctx.patch_path(old_name))}
@@ -304,6 +311,7 @@ def _replay(
                 scratch=ctx.scratch,
                 preimage_tree=stripped,
                 commit=commit.sha,
+                parses=ctx.parses,
             )
             new_tree = applied.tree
             ctx.note(delta.name, applied.method)
@@ -335,7 +343,7 @@ def _series(
 
 def _add(ctx: Context, head: str, tree: str, delta: PatchDelta, out: list[Commit]) -> tuple[str, str]:
     assert delta.new is not None
-    applied = apply_patch(ctx.store, tree, delta.new, name=delta.name, scratch=ctx.scratch)
+    applied = apply_patch(ctx.store, tree, delta.new, name=delta.name, scratch=ctx.scratch, parses=ctx.parses)
     ctx.note(delta.name, applied.method)
     new_tree = ctx.set_patch_file(applied.tree, delta)
     subject = message.subject(

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from ..errors import GitError
 from ..model import Commit, PatchDelta
-from ..patches.parse import parse_patch
 from . import message, trees
 from .apply import paths as apply_paths
 from .context import Context
@@ -62,12 +61,18 @@ def _commit_tree(ctx: Context, tree: str, delta: PatchDelta, done: list[PatchDel
         work = tree
         if delta.old is not None and delta.status != "added":
             applied = apply_patch(
-                store, work, delta.old, name=delta.previous_name or delta.name, scratch=ctx.scratch, reverse=True
+                store,
+                work,
+                delta.old,
+                name=delta.previous_name or delta.name,
+                scratch=ctx.scratch,
+                reverse=True,
+                parses=ctx.parses,
             )
             work = applied.tree
             ctx.note(delta.previous_name or delta.name, applied.method)
         if delta.new is not None and delta.status != "removed":
-            applied = apply_patch(store, work, delta.new, name=delta.name, scratch=ctx.scratch)
+            applied = apply_patch(store, work, delta.new, name=delta.name, scratch=ctx.scratch, parses=ctx.parses)
             work = applied.tree
             ctx.note(delta.name, applied.method)
         return ctx.set_patch_file(work, delta)
@@ -95,7 +100,7 @@ def _take_from(ctx: Context, tree: str, full: str, delta: PatchDelta) -> str:
     paths: set[bytes] = set()
     for data in (delta.old, delta.new):
         if data is not None:
-            for fp in parse_patch(data, where=delta.name).files:
+            for fp in ctx.parses.parse(data, where=delta.name).files:
                 paths.update(p for p in apply_paths(fp) if p is not None)
     changes = {path: trees.lookup(ctx.store, full, path) for path in paths}
     ctx.note(delta.name, "replay")

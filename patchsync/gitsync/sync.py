@@ -127,6 +127,7 @@ def _sync(
                 ids=message.identities(target, now),
                 scratch=store.quarantine,
                 kotd_order=drift.kotd_order,
+                parses=drift.parses,
             )
             # SUSE does not apply a guarded-out patch, so neither does sync.
             skip = set(target.hold) | set(drift.guarded_out)

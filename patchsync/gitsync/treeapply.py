@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import PatchError
 from ..model import Conflict
 from ..names import path_bytes_problem
-from ..patches.parse import FileDiff, parse_patch
+from ..patches.parse import FileDiff, ParseCache, parse_patch
 from . import trees
 from .apply import ApplyError, FileState, apply_file, fspath, merge3, old_blob, paths, worst
 from .objects import MODE_BLOB, ObjectStore, TreeEntry
@@ -51,8 +51,9 @@ def apply_patch(
     reverse: bool = False,
     preimage_tree: str | None = None,
     commit: str | None = None,
+    parses: ParseCache | None = None,
 ) -> Applied:
-    """``tree`` with the patch ``data`` applied (-p1); raises :class:`ConflictError`."""
+    """``tree`` with the patch ``data`` applied (-p1), parsed through ``parses``; raises :class:`ConflictError`."""
     state: dict[bytes, FileState] = {}
     methods: list[str] = []
     failed: list[bytes] = []
@@ -81,7 +82,7 @@ def apply_patch(
         return found
 
     try:
-        parsed = parse_patch(data, where=name)
+        parsed = parses.parse(data, where=name) if parses is not None else parse_patch(data, where=name)
     except PatchError as exc:
         raise ConflictError(str(exc), patch=name, commit=commit, files=[]) from None
     for fp in parsed.files:

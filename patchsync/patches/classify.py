@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import PatchError
 from .interdiff import file_ident, interdiff
-from .parse import CONTEXT, ParsedPatch, parse_patch
+from .parse import CONTEXT, ParseCache, ParsedPatch, parse_patch
 
 Level = Literal["unchanged", "metadata", "refreshed", "modified"]
 
@@ -73,13 +73,14 @@ def refresh_key(parsed: ParsedPatch) -> Hashable:
     return tuple(sorted((ident, tuple(changes)) for ident, changes in per_file.items()))
 
 
-def classify(old: bytes, new: bytes, *, name: str = "") -> Classification:
-    """Classify the change from ``old`` to ``new`` (both whole patch files)."""
+def classify(old: bytes, new: bytes, *, name: str = "", parses: ParseCache | None = None) -> Classification:
+    """Classify the change from ``old`` to ``new`` (both whole patch files), parsing through ``parses``."""
     if old == new:
         return Classification("unchanged")
+    parse: Callable[..., ParsedPatch] = parses.parse if parses is not None else parse_patch
     try:
-        old_p = parse_patch(old, where=f"{name} (tree)" if name else "")
-        new_p = parse_patch(new, where=f"{name} (KOTD)" if name else "")
+        old_p = parse(old, where=f"{name} (tree)" if name else "")
+        new_p = parse(new, where=f"{name} (KOTD)" if name else "")
     except PatchError as exc:
         return Classification("modified", warning=f"{exc}; compared by bytes")
     return Classification(level(old_p, new_p), old_p, new_p)

@@ -427,6 +427,36 @@ def parse_patch(data: bytes, *, where: str = "") -> ParsedPatch:
         raise
 
 
+class ParseCache:
+    """Each distinct patch parsed at most once: what the comparison parsed, sync reuses.
+
+    One cache serves a whole cycle (:mod:`patchsync.cycle`): a KOTD patch
+    compared with several targets, a rename candidate classified again, a
+    patch sync reverts and applies (in released mode perhaps in a replay
+    too) are each parsed once.  Failures are remembered as well and raised
+    again naming the caller's ``where``.  It keeps every parse until it is
+    dropped, so ``check`` (which never syncs) does without one.
+    """
+
+    def __init__(self) -> None:
+        # A failure is kept as its message: an exception would keep the
+        # parser's frames (and their line lists) alive through its traceback.
+        self._done: dict[bytes, ParsedPatch | str] = {}
+
+    def parse(self, data: bytes, *, where: str = "") -> ParsedPatch:
+        """:func:`parse_patch`, remembered."""
+        found = self._done.get(data)
+        if found is None:
+            try:
+                found = _parse(data, "")
+            except PatchError as exc:
+                found = exc.message
+            self._done[data] = found
+        if isinstance(found, str):
+            raise PatchError(found, where=where or None)
+        return found
+
+
 def _parse(data: bytes, where: str) -> ParsedPatch:
     lines = _Lines(data)
     n = len(lines)
