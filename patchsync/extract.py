@@ -40,6 +40,7 @@ def extract_patchset(
     verify_payload: bool = False,
     keyring: Keyring | None = None,
     where: str | None = None,
+    headers: PackageHeaders | None = None,
 ) -> PatchSet:
     """The patches in ``tarball`` inside the src.rpm at ``path``, verified, with series.conf when present.
 
@@ -49,6 +50,8 @@ def extract_patchset(
     filled in.  With a ``keyring``, the header signature is verified before
     anything the header lists is trusted, and the signer recorded in
     ``source.signature``; ``where`` names the package in errors.
+    ``headers`` are the package's, when the caller has already read them
+    (a download verified as it arrived), so they are not parsed again.
     """
     signer: list[SignatureInfo] = []
 
@@ -64,6 +67,7 @@ def extract_patchset(
         verify_payload=verify_payload,
         where=where,
         check_headers=check if keyring is not None else None,
+        headers=headers,
     )
     data = found.get(member_key(tarball))
     if data is None:

@@ -16,6 +16,7 @@ over header and payload stands in, with a warning that MD5 is weak.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
@@ -58,13 +59,16 @@ def read_members(
     verify_payload: bool = False,
     where: str | None = None,
     check_headers: Callable[[PackageHeaders], object] | None = None,
+    headers: PackageHeaders | None = None,
 ) -> tuple[PackageHeaders, dict[str, bytes]]:
     """The package's headers and those of ``names`` the header lists, verified.
 
     The result is keyed by :func:`~patchsync.rpm.header.member_key`; names
     the header does not list are simply absent from it.
     ``check_headers`` (the signature check) runs on the headers before any
-    digest they list is used or any payload byte read.
+    digest they list is used or any payload byte read.  ``headers`` are the
+    file's, already read (and checked) by whoever wrote it, so they are not
+    parsed again.
     """
     label = where or str(path)
     try:
@@ -72,7 +76,10 @@ def read_members(
     except OSError as exc:
         raise RpmError(f"cannot read: {exc.strerror}", where=label) from None
     with fh:
-        headers, _prefix = read_headers(fh, label)
+        if headers is None:
+            headers, _prefix = read_headers(fh, label)
+        elif headers.where != label:
+            headers = dataclasses.replace(headers, where=label)
         if check_headers is not None:
             check_headers(headers)
         verify.check_size(headers, os.fstat(fh.fileno()).st_size)

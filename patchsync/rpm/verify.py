@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import IntegrityError, RpmError
@@ -23,6 +24,22 @@ if TYPE_CHECKING:
     from .signature import Keyring
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KnownHeaders:
+    """Headers already read from a file's first bytes, so they are parsed (and signature-checked) once.
+
+    The header probe reads them by HTTP Range before the download; the
+    download's :class:`StreamVerifier` takes them instead of parsing the
+    same bytes again, once it has seen that the file starts with them.
+    """
+
+    headers: PackageHeaders
+    #: The bytes they were parsed from: the file's start, through the payload offset at least.
+    prefix: bytes
+    #: Who signed them, when a keyring checked them (``None`` otherwise).
+    signature: SignatureInfo | None = None
 
 
 def payload_hashers(headers: PackageHeaders, *, payload: bool) -> tuple[_Hash | None, _Hash | None]:
@@ -92,17 +109,20 @@ class StreamVerifier:
     a download can be aborted early.  With a ``keyring``, the header
     signature is verified as soon as the headers are in, before the payload
     digest they declare is used (and ``signature`` says who signed): an
-    unsigned package is refused after its first few kilobytes.
+    unsigned package is refused after its first few kilobytes.  ``known``
+    headers (the probe's) are taken as they are when the file starts with
+    the bytes they were read from, instead of being parsed again.
     """
 
-    def __init__(self, where: str, *, keyring: Keyring | None = None) -> None:
+    def __init__(self, where: str, *, keyring: Keyring | None = None, known: KnownHeaders | None = None) -> None:
         self.where = where
         self.keyring = keyring
         self.signature: SignatureInfo | None = None
         self.headers: PackageHeaders | None = None
         self.size = 0
         self._prefix = bytearray()
-        self._needed = 0
+        self._known = known
+        self._needed = known.headers.payload_offset if known is not None else 0
         self._payload: _Hash | None = None
         self._md5: _Hash | None = None
 
@@ -114,12 +134,14 @@ class StreamVerifier:
         self._prefix += chunk
         if len(self._prefix) < self._needed:
             return
-        try:
-            headers = parse_headers(bytes(self._prefix), self.where)
-        except NeedMoreData as exc:
-            self._needed = exc.needed
-            return
-        if self.keyring is not None:
+        headers = self._reuse_known()
+        if headers is None:
+            try:
+                headers = parse_headers(bytes(self._prefix), self.where)
+            except NeedMoreData as exc:
+                self._needed = exc.needed
+                return
+        if self.keyring is not None and self.signature is None:
             from .signature import verify_header
 
             self.signature = verify_header(headers, self.keyring)
@@ -130,6 +152,18 @@ class StreamVerifier:
         rest = bytes(self._prefix[headers.payload_offset :])
         self._prefix = bytearray()
         self._update(rest)
+
+    def _reuse_known(self) -> PackageHeaders | None:
+        """The known headers when the file starts with the very bytes they were parsed from."""
+        known, self._known = self._known, None
+        if known is None:
+            return None
+        end = known.headers.payload_offset
+        if self._prefix[:end] != known.prefix[:end]:
+            # Another file than the one probed (a .part left by an older build): read its own headers.
+            return None
+        self.signature = known.signature
+        return known.headers
 
     def _update(self, chunk: bytes) -> None:
         headers = self.headers

@@ -35,7 +35,7 @@ import requests
 from ..errors import DownloadError, IntegrityError, PatchsyncError, SignatureError
 from ..model import SignatureInfo
 from ..rpm.header import PackageHeaders
-from ..rpm.verify import StreamVerifier
+from ..rpm.verify import KnownHeaders, StreamVerifier
 from ..statedir import PART_SUFFIX, fsync_dir
 from .http import Http, content_range, describe
 
@@ -68,14 +68,15 @@ class Downloaded:
 class _Sink:
     """The .part file with the verifier and sha256 that have seen exactly its bytes."""
 
-    def __init__(self, part: Path, where: str, keyring: Keyring | None) -> None:
+    def __init__(self, part: Path, where: str, keyring: Keyring | None, known: KnownHeaders | None = None) -> None:
         self.part = part
         self.where = where
         self.keyring = keyring
+        self.known = known
         self.reset()
 
     def reset(self) -> None:
-        self.verifier = StreamVerifier(self.where, keyring=self.keyring)
+        self.verifier = StreamVerifier(self.where, keyring=self.keyring, known=self.known)
         self.sha256 = hashlib.sha256()
         self.size = 0
 
@@ -117,14 +118,15 @@ def download(
     max_bytes: int,
     sha256: str | None = None,
     size: int | None = None,
-    prefix: bytes = b"",
+    known: KnownHeaders | None = None,
     progress: Progress | None = None,
     keyring: Keyring | None = None,
 ) -> Downloaded:
     """Fetch ``url`` to ``dest_dir/file_name``, verified; reuse a complete, sound copy.
 
-    ``prefix`` is the start of the file when the caller already has it (the
-    header probe), so those bytes are not fetched twice.  With a
+    ``known`` is the start of the file and its headers when the caller
+    already has them (the header probe), so those bytes are not fetched
+    twice nor the headers parsed twice.  With a
     ``keyring``, a package whose header signature it refuses is never kept:
     the download stops once the headers are in, and a cached copy is
     removed (it was kept before ``source.keys`` required a signature).
@@ -145,15 +147,15 @@ def download(
         raise DownloadError(f"the repository lists {size} bytes, over source.max_bytes ({max_bytes})", where=url)
 
     part = dest_dir / (file_name + PART_SUFFIX)
-    sink = _Sink(part, url, keyring)
+    sink = _Sink(part, url, keyring, known)
     try:
         if part.exists():
             sink.load_part()
             log.info("%s: resuming after %d bytes already in %s", url, sink.size, part)
-        elif prefix:
+        elif known is not None:
             with part.open("wb") as fh:
-                fh.write(prefix)
-            sink.feed(prefix)
+                fh.write(known.prefix)
+            sink.feed(known.prefix)
     except PatchsyncError as exc:
         # What an earlier run left is not the start of a sound package.
         log.warning("%s: discarding %s (%s)", url, part, exc)

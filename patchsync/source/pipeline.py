@@ -43,6 +43,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..model import PatchSet, PayloadState, SignatureInfo, SourceInfo
 from ..rpm.header import PackageHeaders
+from ..rpm.verify import KnownHeaders
 from ..statedir import StateDir, prune_srpms, write_atomic
 from . import tarcache
 from .discover import (
@@ -134,7 +135,7 @@ def fetch(
             path = local_path(candidate.url)
             signature = verify_local(path, keyring=keyring).signature if keyring is not None else None
             return Fetched(path, candidate, "local", 0, signature)
-        got = _download(config, http, candidate, dest_dir, probed=None, progress=progress, keyring=keyring)
+        got = _download(config, http, candidate, dest_dir, known=None, progress=progress, keyring=keyring)
         check_package(candidate, config.source.package, _nvr(got.headers))
         payload: PayloadState = "downloaded" if got.transferred else "cached"
         return Fetched(got.path, candidate, payload, http.bytes_received, got.signature)
@@ -146,7 +147,7 @@ def _download(
     candidate: Candidate,
     dest_dir: Path | None,
     *,
-    probed: Probe | None,
+    known: KnownHeaders | None,
     progress: Progress | None,
     keyring: Keyring | None,
 ) -> Downloaded:
@@ -160,7 +161,7 @@ def _download(
         max_bytes=config.source.max_bytes,
         sha256=candidate.sha256,
         size=candidate.size,
-        prefix=probed.prefix if probed is not None else b"",
+        known=known,
         progress=progress,
         keyring=keyring,
     )
@@ -227,10 +228,12 @@ def obtain(
             log.info("%s: %s; payload not downloaded", candidate.file, skipped.source.note)
             return skipped
 
-        got = _download(config, http, candidate, None, probed=probed, progress=progress, keyring=keyring)
+        # The probe's headers are parsed once: the download and the extraction take them as read.
+        known = KnownHeaders(probed.headers, probed.prefix, signature) if probed is not None else None
+        got = _download(config, http, candidate, None, known=known, progress=progress, keyring=keyring)
         check_package(candidate, package, _nvr(got.headers))
         # Verified, signature included, as it arrived (or, when already complete, by verify_local).
-        patchset = extract_patchset(got.path, tarball)
+        patchset = extract_patchset(got.path, tarball, headers=got.headers)
         payload: PayloadState = "downloaded" if got.transferred else "cached"
         result = _with_source(
             patchset, url=candidate.url, payload=payload, transferred=http.bytes_received, signature=got.signature

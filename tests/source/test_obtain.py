@@ -145,6 +145,30 @@ def test_second_poll_costs_only_the_header(
     assert reordered.series_conf == SERIES + b"# moved\n"
 
 
+def test_a_fresh_download_parses_the_headers_once(
+    tmp_path: Path, kotd: dict[str, Path], nginx: Callable[[Path], Nginx], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe's parse serves the download's verification and the extraction too."""
+    from patchsync.rpm import header, verify
+    from patchsync.source import probe
+
+    parsed: list[str] = []
+    real = header.parse_headers
+
+    def counting(buf: bytes, where: str) -> header.PackageHeaders:
+        headers = real(buf, where)
+        parsed.append(where)
+        return headers
+
+    for module in (header, verify, probe):
+        monkeypatch.setattr(module, "parse_headers", counting)
+    publish(tmp_path / "www" / "src", kotd["first"])
+    server = nginx(tmp_path / "www")
+    result = obtain(make_config(tmp_path, server.url + "src/"))
+    assert result.source.payload == "downloaded"
+    assert parsed == [server.url + "src/" + kotd["first"].name]
+
+
 def test_unchanged_repodata_fetches_nothing_more(
     tmp_path: Path, kotd: dict[str, Path], nginx: Callable[[Path], Nginx]
 ) -> None:
