@@ -103,6 +103,12 @@ class SourceInfo:
         """``signed by <fingerprint> <user id>``, or the not-checked line."""
         return f"signed by {self.signature.signer}" if self.signature else UNCHECKED
 
+    @property
+    def headline(self) -> str:
+        """The first line of the check and sync reports: the KOTD, its tarball and, when verified, its signer."""
+        line = f"KOTD {self.file} ({self.tarball} sha256 {self.tarball_sha256[:12]})"
+        return f"{line}, {self.signature_line}" if self.signature else line
+
 
 @dataclass(frozen=True)
 class PatchSet:

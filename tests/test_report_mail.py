@@ -11,7 +11,7 @@ from email.message import EmailMessage
 import pytest
 
 from patchsync import __version__
-from patchsync.model import STATUSES, SourceInfo
+from patchsync.model import STATUSES, SignatureInfo, SourceInfo
 from patchsync.report import mail
 from patchsync.runs import Commit, Conflict, CycleResult, PatchLine, TargetRun
 
@@ -141,6 +141,26 @@ def test_subject_shortens_long_errors() -> None:
     assert mail.subject(result, "kernel-source") == "[patchsync] kernel-source: error: " + "x" * 97 + "..."
 
 
+def test_signer_is_named_in_the_body_and_a_header() -> None:
+    signer = SignatureInfo(
+        fingerprint="0123456789ABCDEF0123456789ABCDEF01234567",
+        user_id="Kernel of the Day <kotd@example.org>",
+        signed_at=datetime(2026, 11, 23, 20, 15, 7, tzinfo=UTC),
+        key_id="0123456789ABCDEF",
+    )
+    msg = _render(_result(UPDATED, source=replace(SOURCE, signature=signer)))
+    text = msg.get_body(("plain",))
+    assert text is not None
+    assert (
+        f"SHA-256:  {'5' * 64}\n"
+        "Signed:   0123456789ABCDEF0123456789ABCDEF01234567 Kernel of the Day <kotd@example.org>"
+        " (2026-11-23 20:15:07 UTC)\n"
+        "Run:      "
+    ) in text.get_content()
+    assert msg["X-Patchsync-Signer"] == "0123456789ABCDEF0123456789ABCDEF01234567"
+    assert _render(_result(UPDATED))["X-Patchsync-Signer"] == "unchecked"
+
+
 def test_body_is_the_exact_text() -> None:
     msg = _render(_result(UPDATED, CONFLICT))
     text = msg.get_body(("plain",))
@@ -150,6 +170,7 @@ def test_body_is_the_exact_text() -> None:
         "URL:      https://kotd.example.org/src/kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm\n"
         "Tarball:  patches.xen.tar.bz2\n"
         f"SHA-256:  {'5' * 64}\n"
+        "Signature: not checked (source.keys is empty)\n"
         "Run:      #12 timer, 2026-11-23 21:30:00 UTC - 21:31:05 UTC\n"
         "\n"
         "lucid-ec2 (released): updated\n"

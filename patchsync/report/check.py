@@ -80,11 +80,14 @@ def render_text(
     source: SourceInfo, checks: Sequence[TargetCheck], *, verbose: bool = False, colour: bool = False
 ) -> str:
     """The human report: a source line, then per target a summary and one line per changed patch."""
-    lines = [f"KOTD {source.file} ({source.tarball} sha256 {source.tarball_sha256[:12]})"]
+    lines = [source.headline]
     if verbose:
         # Issue 6: what this poll cost, so an operator can see the header-only path at work.
         cost = f"source: payload {source.payload}, {source.bytes_transferred:,} bytes transferred"
         lines.append(cost + (f"; {source.note}" if source.note else ""))
+        if source.signature is None:
+            # Said out loud: an operator who expects verification must notice it is off.
+            lines.append(source.signature_line)
     for check in checks:
         if check.drift is None:
             lines.append(f"{check.name}: error: {check.error}")

@@ -19,7 +19,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 from .. import __version__
-from ..model import STATUSES
+from ..model import STATUSES, UNCHECKED, SourceInfo
 from ..runs import CycleResult, TargetRun
 
 #: More changed patches than this and the interdiffs come as one combined
@@ -182,6 +182,7 @@ def body(result: CycleResult) -> str:
             *([f"URL:      {src.url}"] if src.url and src.url != src.file else []),
             f"Tarball:  {src.tarball}",
             f"SHA-256:  {src.tarball_sha256}",
+            _signature(src),
             *([f"Note:     {src.note}"] if src.note else []),
         ]
     when = f"{result.started:%Y-%m-%d %H:%M:%S %Z} - {result.finished:%H:%M:%S %Z}"
@@ -195,6 +196,14 @@ def body(result: CycleResult) -> str:
         lines += ["", *_target_lines(target)]
     lines += ["", "-- ", f"patchsync {__version__}"]
     return "\n".join(lines) + "\n"
+
+
+def _signature(src: SourceInfo) -> str:
+    """Who signed the KOTD, as verified; or that nothing was checked, in the words ``config check`` uses."""
+    sig = src.signature
+    if sig is None:
+        return f"Signature: {UNCHECKED.removeprefix('signature: ')}"
+    return f"Signed:   {sig.signer} ({sig.signed_at:%Y-%m-%d %H:%M:%S} UTC)"
 
 
 def _target_lines(target: TargetRun) -> list[str]:
@@ -301,6 +310,9 @@ def render(
     msg["X-Patchsync-Targets"] = ", ".join(t.name for t in result.targets)
     if result.source is not None:
         msg["X-Patchsync-Tarball-SHA256"] = result.source.tarball_sha256
+        sig = result.source.signature
+        # For mail filters: the signer's fingerprint, or that nothing was checked.
+        msg["X-Patchsync-Signer"] = sig.fingerprint if sig is not None else "unchecked"
     msg.set_content(body(result))
     for filename, text in attachments(result):
         _attach_diff(msg, filename, text)

@@ -58,7 +58,7 @@ def render_text(result: CycleResult) -> str:
     source = result.source
     # A cycle without a source failed before any target; the command reports that as its error.
     assert source is not None
-    lines = [f"KOTD {source.file} ({source.tarball} sha256 {source.tarball_sha256[:12]})"]
+    lines = [source.headline]
     for target in result.targets:
         lines.append(_headline(target, dry_run))
         for commit in target.commits:

@@ -330,3 +330,54 @@ def test_check_and_sync_refuse_with_one_line(
     assert main(["--config", str(config), "history", "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)["runs"]
     assert [(r["source"], r["error"]) for r in runs] == [(None, expected.removeprefix("patchsync: error: ").strip())]
+
+
+def test_reports_name_the_signer(
+    tmp_path: Path,
+    signed: Signed,
+    signing_keys: SigningKeys,
+    nginx: Callable[[Path], Nginx],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """check's and sync's first line, their JSON and history name the signer; without keys, check -v says so."""
+    from patchsync.cli import main
+    from tests.gittarget import commit_files, init
+
+    key = signing_keys.ed25519
+    repo = init(tmp_path / "tree.git", bare=True)
+    commit_files(repo, {"Makefile": b"all:\n"}, "base", branch="ec2")
+    for name, data in PATCHES.items():
+        commit_files(repo, {f"debian.ec2/patches/{name}": data}, f"UBUNTU: [Xen] {name}", branch="ec2")
+    package = signed("first", "ed25519")
+    publish(tmp_path / "www" / "src", package)
+    server = nginx(tmp_path / "www")
+
+    def write_config(keys: list[TestKey]) -> str:
+        config = tmp_path / "patchsync.toml"
+        listed = ", ".join(f'"{k.cert}"' for k in keys)
+        config.write_text(
+            f'[source]\nurl = "{server.url}src/"\nkeys = [{listed}]\n[state]\ndir = "{tmp_path / "state"}"\n'
+            f'[[target]]\nname = "lucid-ec2"\nrepo = "{repo}"\nbranch = "ec2"\n'
+        )
+        return str(config)
+
+    def run(*args: str) -> str:
+        assert main(list(args)) == 0
+        return capsys.readouterr().out
+
+    config = write_config([key])
+    sha = obtain(make_config(tmp_path, server.url + "src/", [key])).source.tarball_sha256
+    headline = f"KOTD {package.name} (patches.xen.tar.bz2 sha256 {sha[:12]}), signed by {key.fingerprint} {key.uid}"
+    assert run("--config", config, "check").splitlines()[0] == headline
+    assert run("--config", config, "sync").splitlines()[0] == headline
+    for args in (("check", "--json"), ("sync", "--json")):
+        signature = json.loads(run("--config", config, *args))["source"]["signature"]
+        assert (signature["status"], signature["fingerprint"]) == ("verified", key.fingerprint)
+    runs = json.loads(run("--config", config, "history", "--json"))["runs"]
+    assert [r["source"]["signature"]["fingerprint"] for r in runs] == [key.fingerprint] * 2
+
+    config = write_config([])
+    lines = run("--config", config, "check", "-v").splitlines()
+    assert lines[0] == f"KOTD {package.name} (patches.xen.tar.bz2 sha256 {sha[:12]})"
+    assert lines[2] == "signature: not checked (source.keys is empty)"
+    assert json.loads(run("--config", config, "check", "--json"))["source"]["signature"] == {"status": "unchecked"}
