@@ -120,8 +120,12 @@ class TreeEntry(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Commit:
-    """A parsed commit object; ``extra`` keeps headers like ``encoding``."""
+class CommitObject:
+    """A commit object as git stores it, parsed; ``extra`` keeps headers like ``encoding``.
+
+    What the git layer reads and rewrites.  A commit sync reports having
+    made is :class:`patchsync.model.Commit`.
+    """
 
     sha: str
     tree: str
@@ -332,7 +336,7 @@ class ObjectStore:
         self._spool_size = 0
         self._trees: _LRU[_Tree] = _LRU(_TREE_CACHE_ENTRIES, lambda t: len(t.keys) + 1)
         self._blobs: _LRU[bytes] = _LRU(_BLOB_CACHE_BYTES, len)
-        self._commits: dict[str, Commit] = {}
+        self._commits: dict[str, CommitObject] = {}
         #: Trees read ahead by :meth:`prefetch`, raw until first used.
         self._raw_trees: dict[str, bytes] = {}
         self._proc: subprocess.Popen[bytes] | None = None
@@ -441,7 +445,7 @@ class ObjectStore:
     def is_empty_tree(self, sha: str) -> bool:
         return not self._tree(sha).keys
 
-    def commit(self, name: str) -> Commit:
+    def commit(self, name: str) -> CommitObject:
         cached = self._commits.get(name)
         if cached is not None:
             return cached
@@ -679,7 +683,7 @@ def parse_tree(data: bytes) -> dict[bytes, TreeEntry]:
     return entries
 
 
-def parse_commit(sha: str, data: bytes) -> Commit:
+def parse_commit(sha: str, data: bytes) -> CommitObject:
     head, _, message = data.partition(b"\n\n")
     tree = ""
     parents: list[str] = []
@@ -708,7 +712,7 @@ def parse_commit(sha: str, data: bytes) -> Commit:
             # (encoding) describe the message and are kept.
             extra.append(b"\n".join(block))
         i += 1
-    return Commit(sha, tree, tuple(parents), author, committer, tuple(extra), message)
+    return CommitObject(sha, tree, tuple(parents), author, committer, tuple(extra), message)
 
 
 def stale_quarantines(parent: Path) -> Iterator[Path]:
