@@ -11,7 +11,7 @@ from patchsync.gitsync import sync_target
 from patchsync.gitsync.message import trailers
 
 from . import syncscenario
-from .gittarget import PATCHES_DIR, all_refs, git, object_files, ref, snapshot
+from .gittarget import PATCHES_DIR, all_refs, git, make_patch, object_files, patchset, ref, snapshot
 from .syncscenario import KOTD_ORDER, Scenario, build
 
 REVIEW = "refs/heads/patchsync/lucid-ec2"
@@ -493,3 +493,35 @@ def test_no_commit_identity_is_one_clear_error(tmp_path: Path, monkeypatch: pyte
     assert result.error.startswith(f"{sc.repo}: no commit author identity for user ")
     assert 'set author = "Name <email>" in the [[target]]' in result.error
     assert all_refs(sc.repo) == before
+
+
+@pytest.mark.parametrize("mode", ["released", "development"])
+def test_a_commit_adding_a_patch_carries_its_subject_and_references(tmp_path: Path, mode: str) -> None:
+    sc = build(tmp_path, mode)
+    g = syncscenario.BASE_FILES["src/g.c"]
+    # SUSE's header: a folded Subject, References, and (hostile) a control
+    # character that must not start a line of the commit message.
+    header = (
+        b"From: SUSE Xen team <xen@suse.example>\n"
+        b"Subject: xen: let the g driver\n run on Xen\x1b[2J\n"
+        b"Patch-mainline: n/a\n"
+        b"References: bnc#123456, FATE#306\rSigned-off-by: evil <e@x>\n\n"
+        b"The description.\n\n---\n"
+    )
+    patch = make_patch({"src/g.c": (g, g.replace("g line 7\n", "g xen\n"))})
+    added = header + patch.split(b"\n---\n", 1)[1]
+    kotd = {**sc.kotd, "xen3-p08.diff": added}
+    sc = replace(sc, patchset=patchset(kotd, KOTD_ORDER), kotd=kotd)
+    sc = replace(sc, drift=replace(sc.drift, patches=tuple(
+        replace(p, new=added) if p.name == "xen3-p08.diff" else p for p in sc.drift.patches
+    )))  # fmt: skip
+    result = _sync(sc)
+    assert result.status == "updated"
+    (sha,) = [c.sha for c in result.commits if c.patches == ("xen3-p08.diff",)]
+    body = git(sc.repo, "log", "-1", "--format=%b", sha)
+    assert (
+        "kernel-source 2.6.32.10-0.0.3.bbbb222 added xen3-p08.diff.\n\n"
+        "    Subject: xen: let the g driver run on Xen [2J\n"
+        "    References: bnc#123456, FATE#306 Signed-off-by: evil <e@x>\n\n"
+    ) in body
+    assert "Signed-off-by" not in trailers(git(sc.repo, "log", "-1", "--format=%B", sha).encode())

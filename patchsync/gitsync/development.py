@@ -349,8 +349,11 @@ def _add(ctx: Context, head: str, tree: str, delta: PatchDelta, out: list[Commit
     subject = message.subject(
         ctx.target.subject_add, name=delta.name, previous_name=None, source=ctx.source, package=ctx.package
     )
-    body = message.subject(
-        message.BODIES["added"], name=delta.name, previous_name=None, source=ctx.source, package=ctx.package
+    body = message.added_body(
+        message.subject(
+            message.BODIES["added"], name=delta.name, previous_name=None, source=ctx.source, package=ctx.package
+        ),
+        delta.new,
     )
     msg = message.new_message(subject, body, ctx.target, ctx.source, ctx.ids)
     sha = ctx.store.write_commit(new_tree, [head], author=ctx.ids.author, committer=ctx.ids.committer, message=msg)

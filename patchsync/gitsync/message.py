@@ -95,6 +95,57 @@ BODIES = {
 }
 
 
+#: Header fields of a SUSE patch that the commit adding it repeats: what
+#: the patch is, and which bugs and upstream commits it answers.
+ORIGIN_FIELDS = ("Subject", "References")
+#: Longest value kept; the patch file in the commit has the whole header.
+ORIGIN_MAX_CHARS = 300
+_DIFF_START = (b"--- ", b"+++ ", b"diff ", b"Index: ", b"@@ ")
+
+
+def patch_origin(patch: bytes) -> list[str]:
+    """``Subject:`` and ``References:`` of a patch header, unfolded, one clean line each.
+
+    The header comes from the mirror: every character that could start a
+    new line or a trailer in the commit message is flattened to a space.
+
+    >>> patch_origin(b"From: x\\nSubject: xen: fix\\n the console\\nReferences: bnc#1, bnc#2\\n---\\n")
+    ['Subject: xen: fix the console', 'References: bnc#1, bnc#2']
+    """
+    found: dict[str, str] = {}
+    current = ""
+    for raw in patch.split(b"\n"):
+        line = raw.rstrip(b"\r")
+        if line == b"---" or line.startswith(_DIFF_START):
+            break
+        if current and line[:1] in (b" ", b"\t") and line.strip():
+            found[current] += " " + line.decode("utf-8", "replace")
+            continue
+        current = ""
+        key, sep, value = line.partition(b":")
+        name = key.decode("ascii", "replace")
+        if sep and name in ORIGIN_FIELDS and name not in found:
+            found[name] = value.decode("utf-8", "replace")
+            current = name
+    lines = []
+    for name in ORIGIN_FIELDS:
+        text = " ".join("".join(ch if ch.isprintable() else " " for ch in found.get(name, "")).split())
+        if text:
+            lines.append(f"{name}: {text[:ORIGIN_MAX_CHARS]}")
+    return lines
+
+
+def added_body(body: str, patch: bytes) -> str:
+    """The body of a commit that adds ``patch``: ``body``, then the patch's own Subject and References.
+
+    Indented, so no tool takes them for this commit's trailers.
+    """
+    origin = patch_origin(patch)
+    if not origin:
+        return body
+    return body + "\n\n" + "\n".join("    " + line for line in origin)
+
+
 def subject(template: str, *, name: str, previous_name: str | None, source: SourceInfo, package: str) -> str:
     return template.format(
         name=name,

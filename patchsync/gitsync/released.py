@@ -46,6 +46,8 @@ def plan(ctx: Context, branch_commit: str, deltas: list[PatchDelta], replayer: R
             )
             for text in (template, message.BODIES[delta.status])
         )
+        if delta.status == "added" and delta.new is not None:
+            body = message.added_body(body, delta.new)
         msg = message.new_message(subject, body, ctx.target, ctx.source, ctx.ids)
         sha = store.write_commit(new_tree, [parent], author=ctx.ids.author, committer=ctx.ids.committer, message=msg)
         out.append(Commit(sha, subject, (delta.name,)))
