@@ -245,6 +245,7 @@ def _render(config: Config, state: State, result: CycleResult) -> mailreport.Rep
         sender=report_conf.from_ if report_conf else "patchsync@localhost",
         recipients=report_conf.to if report_conf else (),
         previous={t.name: state.previous_message_id(t.name) for t in result.targets},
+        targets=config.targets,
     )
 
 

@@ -237,8 +237,11 @@ def test_daemon_mails_exactly_once_per_kotd(service: Service) -> None:
         "SHA-256:  "
     )
     assert (
-        f"lucid-ec2 (released): updated\n  review branch refs/heads/patchsync/lucid-ec2 at {shas[-1][:12]}\n"
+        f"lucid-ec2 (released): updated\n  repository    {service.repo}\n"
+        f"  review branch refs/heads/patchsync/lucid-ec2 at {shas[-1][:12]}\n"
+        f"  review with   git -C {service.repo} log -p ec2..patchsync/lucid-ec2\n"
     ) in text
+    assert msg["Auto-Submitted"] == "auto-generated"
     assert "  modified  xen3-a.diff\n  added     xen3-c.diff\n" in text
     assert "  commits:\n" + "".join(f"    {line[:12]}{line[40:]}\n" for line in shas) in text
     assert [(p.get_filename(), p.get_content_type()) for p in msg.iter_attachments()] == [

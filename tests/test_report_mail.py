@@ -11,6 +11,7 @@ from email.message import EmailMessage
 import pytest
 
 from patchsync import __version__
+from patchsync.config import TargetConfig
 from patchsync.model import STATUSES, SignatureInfo, SourceInfo
 from patchsync.report import mail
 from patchsync.runs import Commit, Conflict, CycleResult, PatchLine, TargetRun
@@ -88,6 +89,12 @@ def _result(*targets: TargetRun, **kw: object) -> CycleResult:
     return CycleResult(**fields)  # type: ignore[arg-type]
 
 
+TARGETS = (
+    TargetConfig("lucid-ec2", "/srv/git/ubuntu lucid", "ec2"),
+    TargetConfig("maverick-ec2", "/srv/git/ubuntu-maverick", "ec2", base="v2.6.35", mode="development"),
+)
+
+
 def _render(result: CycleResult, previous: dict[str, str | None] | None = None) -> EmailMessage:
     report = mail.render(
         result,
@@ -95,6 +102,7 @@ def _render(result: CycleResult, previous: dict[str, str | None] | None = None) 
         sender="patchsync <patchsync@example.org>",
         recipients=["kernel-team@example.org"],
         previous=previous or {},
+        targets=TARGETS,
     )
     # What the SMTP server receives, parsed back as a mail reader would.
     parsed = email.message_from_bytes(report.as_bytes(), policy=email.policy.default)
@@ -174,7 +182,9 @@ def test_body_is_the_exact_text() -> None:
         "Run:      #12 timer, 2026-11-23 21:30:00 UTC - 21:31:05 UTC\n"
         "\n"
         "lucid-ec2 (released): updated\n"
+        "  repository    /srv/git/ubuntu lucid\n"
         "  review branch refs/heads/patchsync/lucid-ec2 at aaaaaaaaaaaa\n"
+        "  review with   git -C '/srv/git/ubuntu lucid' log -p ec2..patchsync/lucid-ec2\n"
         "\n"
         "  unchanged  metadata  refreshed  modified  added  removed  renamed  held\n"
         "         40         0          0         3      2        1        0     0\n"
@@ -191,6 +201,7 @@ def test_body_is_the_exact_text() -> None:
         "    222222222222 UBUNTU: [Xen] xen3-new-1.diff: add from kernel-source 2.6.32.10-0.0.3.bbbb222\n"
         "\n"
         "maverick-ec2 (development): conflict\n"
+        "  repository    /srv/git/ubuntu-maverick\n"
         "  review branch refs/heads/patchsync/maverick-ec2\n"
         "\n"
         "  unchanged  metadata  refreshed  modified  added  removed  renamed  held\n"
@@ -314,3 +325,27 @@ def test_message_id_is_stable_and_the_dedup_key_ignores_the_release() -> None:
 )
 def test_message_id_domain_comes_from_the_sender(sender: str, domain: str) -> None:
     assert mail.mail_domain(sender) == domain
+
+
+def test_auto_submitted_and_no_unchanged_note_next_to_changes() -> None:
+    noted = replace(SOURCE, note=f"tarball unchanged since {SOURCE.file}")
+    msg = _render(_result(UPDATED, source=noted))
+    assert msg["Auto-Submitted"] == "auto-generated"
+    text = msg.get_body(("plain",))
+    assert text is not None
+    assert "unchanged since" not in text.get_content()
+    # A report with nothing to list keeps the note: it explains the quiet.
+    quiet = TargetRun(name="lucid-ec2", mode="released", status="up-to-date", counts=_counts(unchanged=46))
+    text = _render(_result(quiet, source=noted)).get_body(("plain",))
+    assert text is not None
+    assert f"Note:     tarball unchanged since {SOURCE.file}\n" in text.get_content()
+
+
+def test_the_same_interdiff_in_two_targets_is_attached_once() -> None:
+    twin = replace(UPDATED, name="natty-ec2", ref="refs/heads/patchsync/natty-ec2")
+    different = replace(
+        UPDATED, name="maverick-ec2", interdiffs={"xen3-patch-03.diff": "--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-o\n+n\n"}
+    )
+    msg = _render(_result(UPDATED, twin, different))
+    names = [part.get_filename() for part in msg.iter_attachments()]
+    assert names == ["xen3-patch-03.diff.diff", "xen3-new-1.diff.diff", "maverick-ec2_xen3-patch-03.diff.diff"]

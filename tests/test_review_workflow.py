@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
+import mailbox
 from dataclasses import replace
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -115,3 +119,33 @@ def test_history_marks_dry_runs_and_status_ignores_them(
     assert "[dry run]" not in middle
     assert "[dry run]" in oldest
     assert " updated " in middle
+
+
+def test_report_mbox_is_a_mailbox_mail_readers_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sc = build(tmp_path, "released")
+    use_patchset(monkeypatch, sc.patchset)
+    config = write_config(tmp_path, sc)
+    assert run_cli(capsys, "--config", str(config), "sync", "--no-mail")[0] == 0
+    box_path = tmp_path / "reports.mbox"
+    for _ in range(2):
+        code, out, err = run_cli(capsys, "--config", str(config), "report", "--mbox", str(box_path))
+        assert (code, err) == (0, "")
+        assert out == f"added the report of run #1 to {box_path}\n"
+
+    box = mailbox.mbox(str(box_path), create=False)
+    messages = [email.message_from_bytes(box.get_bytes(key), policy=email.policy.default) for key in box.iterkeys()]
+    assert len(messages) == 2  # appended, as mbox files are
+    msg = messages[0]
+    assert isinstance(msg, EmailMessage)
+    assert msg["Subject"].startswith("[patchsync] kernel-source 2.6.32.10-0.0.3.bbbb222: ")
+    assert msg["Auto-Submitted"] == "auto-generated"
+    text = msg.get_body(("plain",))
+    assert text is not None
+    content = text.get_content()
+    assert f"  repository    {sc.repo}\n" in content
+    assert f"  review with   git -C {sc.repo} log -p ec2..patchsync/lucid-ec2\n" in content
+    names = [part.get_filename() for part in msg.iter_attachments()]
+    assert "xen3-p04.diff.diff" in names
+    assert len(names) == len(set(names))

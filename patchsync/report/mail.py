@@ -13,12 +13,14 @@ import email.policy
 import hashlib
 import json
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 from .. import __version__
+from ..config import TargetConfig
 from ..model import STATUSES, UNCHECKED, SourceInfo
 from ..runs import CycleResult, TargetRun
 
@@ -172,8 +174,8 @@ def _many_targets(targets: Sequence[TargetRun]) -> str:
     return ", ".join(parts) or "no targets"
 
 
-def body(result: CycleResult) -> str:
-    """The text/plain part: what ran on what, then each target."""
+def body(result: CycleResult, targets: Mapping[str, TargetConfig] | None = None) -> str:
+    """The text/plain part: what ran on what, then each target (``targets``: their config, by name)."""
     lines: list[str] = []
     src = result.source
     if src is not None:
@@ -183,7 +185,9 @@ def body(result: CycleResult) -> str:
             f"Tarball:  {src.tarball}",
             f"SHA-256:  {src.tarball_sha256}",
             _signature(src),
-            *([f"Note:     {src.note}"] if src.note else []),
+            # "tarball unchanged since <file>" explains a quiet report; next
+            # to a list of changes it reads as a contradiction.
+            *([f"Note:     {src.note}"] if src.note and not _lists_changes(result) else []),
         ]
     when = f"{result.started:%Y-%m-%d %H:%M:%S %Z} - {result.finished:%H:%M:%S %Z}"
     run = f"#{result.run_id} " if result.run_id is not None else ""
@@ -193,7 +197,7 @@ def body(result: CycleResult) -> str:
     if result.error:
         lines += ["", "The cycle failed:", *_indent(result.error, "  ")]
     for target in result.targets:
-        lines += ["", *_target_lines(target)]
+        lines += ["", *_target_lines(target, (targets or {}).get(target.name))]
     lines += ["", "-- ", f"patchsync {__version__}"]
     return "\n".join(lines) + "\n"
 
@@ -206,11 +210,38 @@ def _signature(src: SourceInfo) -> str:
     return f"Signed:   {sig.signer} ({sig.signed_at:%Y-%m-%d %H:%M:%S} UTC)"
 
 
-def _target_lines(target: TargetRun) -> list[str]:
-    lines = [f"{target.name} ({target.mode}): {target.status}"]
+def _lists_changes(result: CycleResult) -> bool:
+    return any(t.patches or t.commits or t.conflicts for t in result.targets)
+
+
+def review_command(conf: TargetConfig) -> str:
+    """The command that shows a maintainer what sync wrote for ``conf``.
+
+    >>> review_command(TargetConfig("lucid-ec2", "/srv/git/lucid", "ec2"))
+    'git -C /srv/git/lucid log -p ec2..patchsync/lucid-ec2'
+    >>> review_command(TargetConfig("n", "/srv/n", "ec2", base="v2.6.32", mode="development"))
+    'git -C /srv/n range-diff v2.6.32..ec2 v2.6.32..patchsync/n'
+    """
+    review = conf.review_ref.removeprefix("refs/heads/")
+    repo = shlex.quote(conf.repo)
+    if conf.mode == "development":
+        return f"git -C {repo} range-diff {conf.base}..{conf.branch} {conf.base}..{review}"
+    return f"git -C {repo} log -p {conf.branch}..{review}"
+
+
+def _where_lines(target: TargetRun, conf: TargetConfig | None) -> list[str]:
+    """The repository, the review branch and how to review it."""
+    lines = [f"  repository    {conf.repo}"] if conf is not None else []
     if target.ref:
         head = f" at {target.head[:12]}" if target.head else ""
         lines.append(f"  review branch {target.ref}{head}")
+        if conf is not None and target.commits:
+            lines.append(f"  review with   {review_command(conf)}")
+    return lines
+
+
+def _target_lines(target: TargetRun, conf: TargetConfig | None = None) -> list[str]:
+    lines = [f"{target.name} ({target.mode}): {target.status}", *_where_lines(target, conf)]
     if target.counts:
         names = [s for s in STATUSES if s in target.counts]
         widths = [max(len(s), len(str(target.counts[s]))) for s in names]
@@ -266,13 +297,16 @@ def attachments(result: CycleResult) -> list[tuple[str, str]]:
             chunks.append(f"### {label}\n{text if text.endswith(chr(10)) else text + chr(10)}")
         return [(COMBINED_NAME, "".join(chunks))]
     files: list[tuple[str, str]] = []
-    used: set[str] = set()
+    used: dict[str, str] = {}
     for target_name, name, text in items:
         filename = name.replace("/", "_") + ".diff"
+        if used.get(filename) == text:
+            # The same change in two targets (trees on one KOTD): once is enough.
+            continue
         if filename in used:
-            # The same patch changed in two targets: keep both, told apart.
+            # The same patch changed differently in two targets: keep both, told apart.
             filename = f"{target_name}_{filename}"
-        used.add(filename)
+        used[filename] = text
         files.append((filename, text))
     return files
 
@@ -284,8 +318,13 @@ def render(
     sender: str,
     recipients: Sequence[str],
     previous: Mapping[str, str | None],
+    targets: Sequence[TargetConfig] = (),
 ) -> Report:
-    """The whole mail; ``previous`` maps a target to its last mail's Message-ID."""
+    """The whole mail; ``previous`` maps a target to its last mail's Message-ID.
+
+    ``targets`` (the config's) name each target's repository and the
+    command that reviews its branch in the body.
+    """
     key = dedup_key(result)
     domain = mail_domain(sender)
     msgid = message_id(key, domain)
@@ -296,6 +335,9 @@ def render(
     msg["To"] = ", ".join(recipients)
     msg["Date"] = format_datetime(result.finished)
     msg["Message-ID"] = msgid
+    # RFC 3834: a machine wrote this; vacation responders and ticket
+    # systems must not answer it.
+    msg["Auto-Submitted"] = "auto-generated"
     references: list[str] = []
     for target in result.targets:
         for ref in (thread_root(target.name, domain), previous.get(target.name)):
@@ -313,7 +355,7 @@ def render(
         sig = result.source.signature
         # For mail filters: the signer's fingerprint, or that nothing was checked.
         msg["X-Patchsync-Signer"] = sig.fingerprint if sig is not None else "unchecked"
-    msg.set_content(body(result))
+    msg.set_content(body(result, {t.name: t for t in targets}))
     for filename, text in attachments(result):
         _attach_diff(msg, filename, text)
     return Report(
