@@ -110,6 +110,8 @@ class TargetRun:
     #: The ref keeping a moved development branch's old head.
     backup: str | None = None
     pushed: bool = False
+    #: Development mode: the old commits left out of the new history (sha, subject, patches).
+    dropped: tuple[Commit, ...] = ()
     interdiffs: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod

@@ -73,9 +73,14 @@ def test_sync_json_then_up_to_date(
     assert target["conflicts"] == []
     assert target["error"] is None
     assert set(target) == {
-        "name", "mode", "status", "ref", "head", "commits", "conflicts", "applied",
+        "name", "mode", "status", "ref", "head", "commits", "conflicts", "applied", "dropped",
         "branch_updated", "backup", "pushed", "dry_run", "error",
     }  # fmt: skip
+    # Development mode left xen3-p05.diff's commit out of the new history, and says so.
+    dropped = [
+        {"sha": sc.commits["xen3-p05.diff"], "subject": "UBUNTU: [Xen] xen3-p05.diff", "patches": ["xen3-p05.diff"]}
+    ]
+    assert target["dropped"] == (dropped if mode == "development" else [])
     # The real comparison found every status; the result is the invariant tree.
     assert git(sc.repo, "rev-parse", f"{REVIEW}^{{tree}}").strip() == sc.expected(tmp_path / "oracle")
     assert target["commits"][-1]["sha"] == head
@@ -180,3 +185,17 @@ def test_from_a_built_src_rpm(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     target = json.loads(out)["targets"][0]
     assert target["status"] == "updated"
     assert git(sc.repo, "rev-parse", f"{REVIEW}^{{tree}}").strip() == sc.expected(tmp_path / "oracle")
+
+
+def test_development_text_names_the_dropped_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sc = build(tmp_path, "development")
+    use_patchset(monkeypatch, sc.patchset)
+    config = write_config(tmp_path, sc)
+    for verb in ("would drop", "dropped"):
+        argv = ["--config", str(config), "sync", "--no-mail"] + (["--dry-run"] if verb == "would drop" else [])
+        code, out, _ = run_cli(capsys, *argv)
+        assert code == 0
+        sha = sc.commits["xen3-p05.diff"][:12]
+        assert f"  {verb} {sha} UBUNTU: [Xen] xen3-p05.diff (xen3-p05.diff removed from the KOTD)" in out.splitlines()

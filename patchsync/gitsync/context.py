@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import TargetConfig
-from ..model import PatchDelta, SourceInfo
+from ..model import Commit, PatchDelta, SourceInfo
 from ..patches.parse import ParseCache
 from . import trees
 from .apply import worst
@@ -31,6 +31,9 @@ class Context:
     parses: ParseCache
     #: patch name -> how it applied, where that was not exact (JSON ``applied``).
     methods: dict[str, str] = field(default_factory=dict)
+    #: Commits of the old history development mode left out (a removed
+    #: patch's commit that carried nothing else), oldest first.
+    dropped: list[Commit] = field(default_factory=list)
 
     def patch_path(self, name: str) -> bytes:
         return f"{self.target.patches_dir.rstrip('/')}/{name}".encode()

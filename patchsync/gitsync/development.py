@@ -171,7 +171,11 @@ def plan(ctx: Context, rng: Range, deltas: Sequence[PatchDelta]) -> tuple[str, l
         commit = store.commit(entry.sha)
         new_tree = _replay(ctx, entry, tree, rewrite, series_edits)
         if new_tree is None:
-            continue  # a removed patch's commit that carried nothing else
+            # A removed patch's commit that carried nothing else: say so,
+            # a maintainer must see every commit that leaves the history.
+            subject = commit.message.split(b"\n", 1)[0].decode("utf-8", "replace")
+            ctx.dropped.append(Commit(entry.sha, subject, tuple(d.name for d in rewrite)))
+            continue
         if rewrite:
             msg = message.add_trailers(
                 commit.message,

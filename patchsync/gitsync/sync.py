@@ -133,7 +133,7 @@ def _sync(
             skip = set(target.hold) | set(drift.guarded_out)
             deltas = [d for d in drift.patches if d.status in _ACTIONABLE and d.name not in skip]
             head, commits = _plan(ctx, drift, deltas)
-            run = replace(run, applied=dict(ctx.methods))
+            run = replace(run, applied=dict(ctx.methods), dropped=tuple(ctx.dropped))
             if head == current:
                 return run
             plan = _check_refs(store, target, current, head, commits)

@@ -22,6 +22,7 @@ def target_json(target: TargetRun, *, dry_run: bool) -> dict[str, Any]:
         "commits": [c.to_json() for c in target.commits],
         "conflicts": [c.to_json() for c in target.conflicts],
         "applied": dict(target.applied),
+        "dropped": [c.to_json() for c in target.dropped],
         "branch_updated": target.branch_updated,
         "backup": target.backup,
         "pushed": target.pushed,
@@ -73,6 +74,9 @@ def render_text(result: CycleResult) -> str:
                     f"  next: hold {conflict.patch} (the target's 'hold') or update it by hand on the branch,"
                     " then sync again"
                 )
+        for commit in target.dropped:
+            why = f" ({', '.join(commit.patches)} removed from the KOTD)" if commit.patches else ""
+            lines.append(f"  {'would drop' if dry_run else 'dropped'} {commit.sha[:12]} {commit.subject}{why}")
         for patch, method in sorted(target.applied.items()):
             lines.append(f"  applied with {method}: {patch}")
         if target.backup:
