@@ -65,9 +65,7 @@ def diagnose(path: str | os.PathLike[str]) -> list[Finding]:
     else:
         findings = [_fail("config", f"{config.path}: no [[target]]", "add a [[target]] table per kernel tree branch")]
     findings.append(_state_dir(config))
-    # The state database's connection and schema version belong here, next
-    # to state.dir, once the database layer can check them without
-    # migrating (issue 15).
+    findings.append(_database(config))
     for target in config.targets:
         findings.extend(_target(target))
     findings.append(_source(config))
@@ -120,6 +118,35 @@ def _state_dir(config: Config) -> Finding:
     if existing == wanted:
         return _ok("state.dir", f"{wanted}: writable")
     return _ok("state.dir", f"{wanted}: does not exist yet; can be created in {existing}")
+
+
+def _database(config: Config) -> Finding:
+    from .database import MIGRATIONS
+    from .state import inspect_database
+
+    known = len(MIGRATIONS)
+    try:
+        where, version = inspect_database(config.state)
+    except PatchsyncError as exc:
+        return _fail(
+            "database",
+            str(exc),
+            "check state.database, that this machine reaches the server, and that ~/.pgpass, "
+            "$PGPASSFILE or the credential db-password holds this user's password",
+        )
+    if version is None:
+        return _ok("database", f"{where}: does not exist yet; the first sync creates it (schema version {known})")
+    if version > known:
+        return _fail(
+            "database",
+            f"{where}: schema version {version} is newer than this patchsync knows ({known})",
+            "upgrade patchsync here (both machines of a pair run the same version)",
+        )
+    if version == 0:
+        return _ok("database", f"{where}: connected; empty, the first cycle creates the schema (version {known})")
+    if version < known:
+        return _ok("database", f"{where}: schema version {version}; patchsync migrates it to {known} on start")
+    return _ok("database", f"{where}: schema version {version} (current)")
 
 
 def _target(target: TargetConfig) -> list[Finding]:  # noqa: PLR0912, PLR0915  one check after another, in the order doctor prints them

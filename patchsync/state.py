@@ -640,6 +640,24 @@ def cycle_lock_holder(config: StateConfig, state: State) -> str | None:
     return holder
 
 
+def inspect_database(config: StateConfig) -> tuple[str, int | None]:
+    """The database ``[state]`` names and its schema version, read without creating or migrating anything.
+
+    The version is ``None`` when the SQLite file does not exist yet, 0 for
+    an empty PostgreSQL database; connection problems are a StateError.
+    """
+    if not config.database and not db_path(config.dir).exists():
+        return os.fspath(db_path(config.dir)), None
+    engine, where = db.create_engine(config.dir, config.database)
+    try:
+        with engine.connect() as conn, conn.begin():
+            return where, db.schema_version_of(conn)
+    except sa.exc.DBAPIError as exc:
+        raise StateError(f"cannot open the state database: {db.error_text(exc)}", where=where) from None
+    finally:
+        engine.dispose()
+
+
 def open_state(config: StateConfig) -> State:
     """The state database ``[state]`` names."""
     return State(config.dir, config.database)

@@ -39,11 +39,13 @@ class Setup:
     smtp: SmtpServer
     state: Path
 
-    def config(self, *, source: str = "", target: str = "", extra: str = "", base: str = "v2.6.32") -> Path:
+    def config(
+        self, *, source: str = "", target: str = "", extra: str = "", base: str = "v2.6.32", database: str = ""
+    ) -> Path:
         path = self.root / "patchsync.toml"
         path.write_text(
             f'[source]\nurl = "{self.url}"\n{source}'
-            f'[state]\ndir = "{self.state}"\n'
+            f'[state]\ndir = "{self.state}"\ndatabase = "{database}"\n'
             f'[[target]]\nname = "lucid-ec2"\nrepo = "{self.repo}"\nbranch = "ec2"\nbase = "{base}"\n{target}'
             f'[report]\nto = ["kernel-team@example.org"]\nfrom = "patchsync@example.org"\n'
             f'smtp_host = "127.0.0.1"\nsmtp_port = {self.smtp.port}\nusername = "bot"\n'
@@ -97,6 +99,7 @@ def test_good_setup_passes_every_check(setup: Setup, capsys: pytest.CaptureFixtu
     assert checks == [
         "ok    config",
         "ok    state.dir",
+        "ok    database",
         *(f"ok    lucid-ec2: {c}" for c in ("repository", "branch", "base", "patches_dir", "objects", "review_ref")),
         "ok    lucid-ec2: identity",
         "ok    source",
@@ -211,6 +214,40 @@ def _me() -> str:
     import pwd
 
     return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def test_the_state_database_is_checked_without_being_created_or_migrated(
+    setup: Setup, capsys: pytest.CaptureFixture[str], pg_url: str
+) -> None:
+    from patchsync import database as db
+    from patchsync.state import State
+
+    known = len(db.MIGRATIONS)
+    code, lines = doctor(capsys, setup.config(database=pg_url))
+    assert code == 0
+    assert lines[2] == (
+        f"ok    database: {pg_url}: connected; empty, the first cycle creates the schema (version {known})"
+    )
+    with State(setup.state, pg_url):
+        pass
+    code, lines = doctor(capsys, setup.config(database=pg_url))
+    assert lines[2] == f"ok    database: {pg_url}: schema version {known} (current)"
+    # A newer patchsync on the other machine of a pair migrated it further.
+    with State(setup.state, pg_url) as state, state.connection.begin():
+        state.connection.execute(db.schema_version.update().values(version=known + 1))
+    code, lines = doctor(capsys, setup.config(database=pg_url))
+    assert code == 2
+    assert failing(lines)[0].startswith(
+        f"FAIL  database: {pg_url}: schema version {known + 1} is newer than this patchsync knows ({known})"
+    )
+
+
+def test_an_unreachable_database_is_named(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"postgresql://patchsync@127.0.0.1:{free_port()}/patchsync"
+    code, lines = doctor(capsys, setup.config(database=url))
+    assert code == 2
+    (line,) = [x for x in failing(lines) if "database" in x]
+    assert line.startswith(f"FAIL  database: {url}: cannot open the state database: ")
 
 
 def test_source_refused_and_empty(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
