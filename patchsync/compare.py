@@ -320,8 +320,9 @@ def compare_target(
     kotd_files = {name: patchset.files[path] for name, path in names.items()}
     guarded_out: list[str] = []
     kotd_order = kotd_series_order(patchset, names, symbols, warnings, guarded_out)
-    tree = read_patches(target.repo, target.branch, target.patches_dir)
-    if target.base and commit_of(target.repo, target.base) is None:
+    # With a remote, the server's branch and base as the cycle just fetched them.
+    tree = read_patches(target.repo, target.branch_ref if target.remote else target.branch, target.patches_dir)
+    if target.base and commit_of(target.repo, target.base_rev) is None:
         # Found here, not first in sync: check must not call a target that
         # cannot be synced "drift" (exit 1).
         raise GitError(

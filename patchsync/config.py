@@ -36,6 +36,8 @@ SUBJECT_FIELDS = frozenset({"name", "previous_name", "package", "version", "rele
 
 # git check-ref-format, applied to one component: enough to keep a target
 # name usable as refs/heads/patchsync/<name> and refs/patchsync/backup/<name>.
+#: A full commit id (SHA-1 or SHA-256): a ``base`` that needs no fetch.
+_COMMIT_ID = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _REF_COMPONENT = re.compile(r"^(?!\.)(?!.*\.\.)(?!.*\.lock$)(?!.*@\{)[^\x00-\x20\x7f~^:?*\[\\/]+(?<!\.)$")
 
 
@@ -91,6 +93,9 @@ class TargetConfig:
     hold: tuple[str, ...] = ()
     review_branch: str = ""
     update_branch: bool = False
+    #: The team's git server (a remote of ``repo``): fetched before compare, pushed to after sync.
+    remote: str = ""
+    #: The old name of ``remote``; the config loader makes the two equal.
     push_remote: str = ""
     author: str = ""
     committer: str = ""
@@ -105,6 +110,22 @@ class TargetConfig:
     def review_ref(self) -> str:
         """The full ref sync writes its result to."""
         return "refs/heads/" + (self.review_branch or f"patchsync/{self.name}")
+
+    @property
+    def branch_ref(self) -> str:
+        """The ref compared and synced onto: the fetched server branch when there is a ``remote``."""
+        return self.tracking_ref("refs/heads/" + self.branch) if self.remote else "refs/heads/" + self.branch
+
+    @property
+    def base_rev(self) -> str:
+        """The ``base`` to read: as given, or with a ``remote`` the fetched one (a commit id stays as given)."""
+        if not self.remote or not self.base or _COMMIT_ID.match(self.base):
+            return self.base
+        return self.tracking_ref(self.base)
+
+    def tracking_ref(self, ref: str) -> str:
+        """Where the fetch keeps the server's ``refs/heads/X`` (or a ``base`` name): ``refs/remotes/<remote>/X``."""
+        return f"refs/remotes/{self.remote}/{ref.removeprefix('refs/heads/')}"
 
 
 @dataclass(frozen=True)
@@ -190,7 +211,10 @@ def parse(raw: Mapping[str, Any], where: str = "<config>") -> Config:
     targets_raw = raw.get("target", [])
     if not isinstance(targets_raw, list):
         raise ConfigError("'target' must be an array of tables ([[target]])", where=where)
-    targets = tuple(_build(TargetConfig, t, f"target[{i}]", where) for i, t in enumerate(targets_raw))
+    targets = tuple(
+        _remote_alias(_build(TargetConfig, t, f"target[{i}]", where), f"target[{i}]", where)
+        for i, t in enumerate(targets_raw)
+    )
     config = Config(
         path=where,
         source=source,
@@ -201,6 +225,18 @@ def parse(raw: Mapping[str, Any], where: str = "<config>") -> Config:
     )
     _validate(config)
     return config
+
+
+def _remote_alias(target: TargetConfig, key: str, where: str) -> TargetConfig:
+    """``push_remote`` is the old name of ``remote``: make them one value."""
+    if target.push_remote and target.remote and target.push_remote != target.remote:
+        raise ConfigError(
+            f"'{key}.push_remote' is the old name of '{key}.remote'; they differ "
+            f"({target.push_remote!r}, {target.remote!r}): keep 'remote' only",
+            where=where,
+        )
+    name = target.remote or target.push_remote
+    return dataclasses.replace(target, remote=name, push_remote=name)
 
 
 def _validate(config: Config) -> None:  # noqa: PLR0912  a flat list of checks, one per key
@@ -254,6 +290,8 @@ def _validate(config: Config) -> None:  # noqa: PLR0912  a flat list of checks, 
             raise ConfigError(f"'{key}.mode' must be 'released' or 'development', not {target.mode!r}", where=where)
         if target.mode == "development" and not target.base:
             raise ConfigError(f"'{key}.base' is required for a development target", where=where)
+        if target.remote:
+            _check_remote(target, key, where)
         _check_branches(target, key, where)
         if target.strip < 0:
             raise ConfigError(f"'{key}.strip' must not be negative", where=where)
@@ -287,6 +325,20 @@ def check_database_url(url: str, where: str, key: str = "'state.database'") -> N
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         raise ConfigError(f"{key} has a bad port: {url!r}", where=where) from None
+
+
+def _check_remote(target: TargetConfig, key: str, where: str) -> None:
+    problem = branch_problem(target.remote)
+    if problem or "/" in target.remote:
+        raise ConfigError(f"'{key}.remote' {target.remote!r} is not a remote name", where=where)
+    if target.mode == "development" and target.update_branch:
+        # A development sync rewrites base..branch; on the server that
+        # would rewrite history everyone else has fetched.
+        raise ConfigError(
+            f"'{key}.update_branch' would rewrite the server's branch in development mode; "
+            "review and merge the review branch by hand",
+            where=where,
+        )
 
 
 def _check_branches(target: TargetConfig, key: str, where: str) -> None:

@@ -18,16 +18,19 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config, TargetConfig
-from .errors import PatchsyncError
+from .errors import GitError, PatchsyncError
 from .model import PatchSet, SourceInfo, TargetDrift
 from .patches.parse import ParseCache
 from .report import mail as mailreport
 from .runs import CycleResult, TargetRun, utcnow
 from .state import KEY_LAST_SEEN, KEY_LAST_SYNCED, State, hold_cycle
 from .statedir import StateDir, prune_srpms
+
+if TYPE_CHECKING:
+    from .gitsync.remote import Fetched
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,43 @@ def _sync(patchset: PatchSet, target: TargetConfig, drift: TargetDrift, config: 
         dry_run=dry_run,
         retain_backups=config.state.retain_backups,
     )
+
+
+def _fetch(target: TargetConfig) -> Fetched:
+    from .gitsync import remote
+
+    return remote.fetch(target)
+
+
+def _sync_remote(
+    patchset: PatchSet,
+    target: TargetConfig,
+    drift: TargetDrift,
+    *,
+    config: Config,
+    state: State,
+    fetched: Fetched,
+    dry_run: bool,
+) -> TargetRun:
+    """Sync onto the fetched server branch; push the review branch (and ``branch``, fast-forward)."""
+    from .gitsync import remote
+
+    written = state.written(target.name)
+    if not dry_run:
+        remote.adopt(target, fetched, written.sha if written else None)
+    # Sync never moves a ref under refs/remotes/: the server's branch is
+    # moved by the push below, only forward.
+    run = _sync(patchset, replace(target, base=target.base_rev, update_branch=False), drift, config, dry_run)
+    if not target.update_branch or dry_run or run.status not in ("updated", "up-to-date"):
+        return run
+    if not run.head or run.head == fetched.branch:
+        return run
+    try:
+        remote.push_branch(target, run.head)
+    except GitError as exc:
+        log.error("target %s: %s", target.name, exc)
+        return replace(run, status="error", error=str(exc))
+    return replace(run, branch_updated=True, status="updated")
 
 
 def _housekeeping(config: Config) -> None:
@@ -191,12 +231,7 @@ def _run_steps(
     for tconf in targets:
         if stop():
             raise Stopped(f"stopped before target {tconf.name!r}")
-        run = _one_target(config, patchset, tconf, parses, sync=sync, dry_run=dry_run)
-        if sync and not dry_run and run.status == "updated" and run.head:
-            # The shared record of what patchsync wrote: the other machine of
-            # a pair tells its own writes from a person's by it.
-            state.record_written(tconf.name, sha=run.head, ref=run.ref, source_file=source.file, when=utcnow())
-        runs.append(run)
+        runs.append(_one_target(config, state, patchset, tconf, parses, sync=sync, dry_run=dry_run))
     if sync and not dry_run:
         if all(r.status in ("updated", "up-to-date") for r in runs):
             state.put(KEY_LAST_SYNCED, source.to_json())
@@ -211,13 +246,34 @@ def _run_steps(
 
 
 def _one_target(
-    config: Config, patchset: PatchSet, tconf: TargetConfig, parses: ParseCache, *, sync: bool, dry_run: bool
+    config: Config,
+    state: State,
+    patchset: PatchSet,
+    tconf: TargetConfig,
+    parses: ParseCache,
+    *,
+    sync: bool,
+    dry_run: bool,
 ) -> TargetRun:
     try:
+        fetched = _fetch(tconf) if tconf.remote else None
         drift = _compare(patchset, tconf, config.source.series_symbols, parses)
         if not sync:
             return TargetRun.compared(drift, "in-sync" if drift.in_sync else "drift")
-        return _sync(patchset, tconf, drift, config, dry_run)
+        if fetched is None:
+            run = _sync(patchset, tconf, drift, config, dry_run)
+        else:
+            run = _sync_remote(patchset, tconf, drift, config=config, state=state, fetched=fetched, dry_run=dry_run)
+        # The review branch holds patchsync's result (just written, or found
+        # there): the shared record of what patchsync wrote, by which the
+        # other machine of a pair tells its own writes from a person's.
+        if not dry_run and run.status in ("updated", "up-to-date") and run.head != drift.branch_commit:
+            written = state.written(tconf.name)
+            if written is None or written.sha != run.head:
+                state.record_written(
+                    tconf.name, sha=run.head, ref=run.ref, source_file=patchset.source.file, when=utcnow()
+                )
+        return run
     except PatchsyncError as exc:
         log.error("target %s: %s", tconf.name, exc)
         return TargetRun(name=tconf.name, mode=tconf.mode, status="error", ref=tconf.review_ref, error=str(exc))

@@ -285,7 +285,7 @@ def test_push_with_lease(tmp_path: Path) -> None:
     again = _sync(newer)
     assert again.status == "error"
     assert again.error is not None
-    assert again.error.startswith(f"{sc.repo}: push of {REVIEW} to origin failed: ")
+    assert again.error == f"{sc.repo}: push of {REVIEW} to origin refused: stale info"
     assert not again.pushed
     assert ref(remote, REVIEW) == theirs
     assert ref(sc.repo, REVIEW) == again.head

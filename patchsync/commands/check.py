@@ -49,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
     checks: list[TargetCheck] = []
     for target in targets:
         try:
+            if target.remote:
+                # Compare against the team's server, not this clone's copy.
+                from ..gitsync.remote import fetch
+
+                fetch(target)
             drift = compare_target(patchset, target, config.source.series_symbols, details=verbose and not args.json)
             review = review_branch(
                 target.repo,

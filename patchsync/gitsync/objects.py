@@ -86,21 +86,26 @@ def run_git(
     stdin: BinaryIO | None = None,
     env: Mapping[str, str] | None = None,
     check: bool = True,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run ``git -C repo args``; a failure is a one-line :class:`GitError`."""
+    """Run ``git -C repo args``; a failure (or outliving ``timeout`` seconds) is a one-line :class:`GitError`."""
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
     # A sync must never be stopped by git asking for a password or an editor.
     full_env.setdefault("GIT_TERMINAL_PROMPT", "0")
-    proc = subprocess.run(
-        ["git", "-C", os.fspath(repo), *args],
-        input=input,
-        stdin=stdin,
-        capture_output=True,
-        env=full_env,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            ["git", "-C", os.fspath(repo), *args],
+            input=input,
+            stdin=stdin,
+            capture_output=True,
+            env=full_env,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {args[0]} failed: no answer within {timeout:g} s", where=os.fspath(repo)) from None
     if check and proc.returncode != 0:
         message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         detail = message[-1] if message else f"exit status {proc.returncode}"

@@ -8,6 +8,7 @@ ref someone else moved meanwhile fails the whole transaction.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,10 +84,29 @@ def backups(repo: str, target: str) -> list[tuple[str, str]]:
     return sorted((ref, sha) for ref, sha in pairs)
 
 
-def push(repo: str, remote: str, ref: str, new: str, expected: str | None) -> None:
-    """Push ``new`` to ``remote``'s ``ref``, only if it still is ``expected`` there."""
-    lease = f"--force-with-lease={ref}:{expected or ''}"
-    try:
-        run_git(repo, ["push", "--porcelain", "--quiet", lease, remote, f"{new}:{ref}"])
-    except GitError as exc:
-        raise GitError(f"push of {ref} to {remote} failed: {exc.message}", where=repo) from None
+#: Seconds a push may take: a hung server must not hold the cycle lock for long.
+PUSH_TIMEOUT_SECONDS = 300.0
+
+
+def push(repo: str, remote: str, ref: str, new: str, expected: str | None, *, lease: bool = True) -> None:
+    """Push ``new`` to ``remote``'s ``ref`` if it still is ``expected`` there (``lease=False``: a fast-forward).
+
+    A refusal names git's reason (``stale info``: someone moved the ref
+    since it was fetched; ``non-fast-forward``), never forces.
+    """
+    args = ["push", "--porcelain"]
+    if lease:
+        args.append(f"--force-with-lease={ref}:{expected or ''}")
+    proc = run_git(repo, [*args, "--end-of-options", remote, f"{new}:{ref}"], check=False, timeout=PUSH_TIMEOUT_SECONDS)
+    if proc.returncode == 0:
+        return
+    # --porcelain: "!<TAB>from:to<TAB>[rejected] (reason)" per refused ref.
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        if line.startswith("!"):
+            status = line.split("\t")[-1]
+            reason = re.search(r"\(([^)]*)\)", status)
+            raise GitError(f"push of {ref} to {remote} refused: {reason[1] if reason else status}", where=repo)
+    detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+    raise GitError(
+        f"push of {ref} to {remote} failed: {detail[-1] if detail else f'exit status {proc.returncode}'}", where=repo
+    )

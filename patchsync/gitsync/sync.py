@@ -110,7 +110,7 @@ def _sync(
         if not os.path.isdir(repo):
             raise GitError("no such repository", where=repo)
         with ObjectStore(repo, _quarantine_parent(state_dir, repo)) as store:
-            current = store.resolve("refs/heads/" + target.branch)
+            current = store.resolve(target.branch_ref)
             if current is None:
                 raise GitError(f"branch {target.branch} does not exist", where=repo)
             if current != drift.branch_commit:
