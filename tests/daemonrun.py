@@ -136,9 +136,20 @@ class Daemon:
 
 
 def start_daemon(
-    config: Path, log: Path, *, stall: tuple[Path, str] | None = None, verbose: bool = True, **env: str
+    config: Path,
+    log: Path,
+    *,
+    stall: tuple[Path, str] | None = None,
+    verbose: bool = True,
+    new_session: bool = False,
+    **env: str,
 ) -> Daemon:
-    """The daemon; with ``stall`` (path, stage), every sync stalls there (see tests/stalled.py)."""
+    """The daemon; with ``stall`` (path, stage), every sync stalls there (see tests/stalled.py).
+
+    ``new_session``: in a process group of its own, so a test that stands
+    in for a machine dying kills the daemon, its cycle and the git
+    processes the cycle runs at once.
+    """
     module = "patchsync"
     if stall is not None:
         module = "tests.stalled"
@@ -151,6 +162,7 @@ def start_daemon(
         stdin=subprocess.DEVNULL,
         stdout=handle,
         stderr=subprocess.STDOUT,
+        start_new_session=new_session,
     )
     handle.close()
     return Daemon(proc, log)
