@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from patchsync import cli, cycle
 from patchsync import config as configmod
-from patchsync import cycle
 from patchsync.config import Config
 from patchsync.errors import ConfigError
 from patchsync.model import PatchSet
@@ -85,7 +85,9 @@ def _local_refs(repo: Path) -> str:
     return git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/", "refs/tags/")
 
 
-def test_the_review_branch_is_based_on_what_the_maintainer_pushed(team: Team) -> None:
+def test_the_review_branch_is_based_on_what_the_maintainer_pushed(
+    team: Team, capsys: pytest.CaptureFixture[str]
+) -> None:
     first = team.run()
     assert [(t.status, t.pushed) for t in first.targets] == [("updated", True)]
     review = server_ref(team.server, REVIEW)
@@ -119,6 +121,10 @@ def test_the_review_branch_is_based_on_what_the_maintainer_pushed(team: Team) ->
         written = state.written("lucid-ec2")
         assert written is not None
         assert written.sha == review
+    # status shows the server's review branch as last fetched or pushed.
+    capsys.readouterr()
+    assert cli.main(["--config", team.config.path, "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["targets"][0]["review_head"] == review
 
 
 @pytest.mark.allow_error_log
@@ -254,8 +260,6 @@ def test_push_remote_is_the_old_name_of_remote(tmp_path: Path) -> None:
 def test_check_compares_against_the_server_branch(
     team: Team, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from patchsync import cli
-
     # On the server, a maintainer already took the KOTD's xen3-a.diff.
     team.maintainer_pushes(
         {"debian.ec2/patches/xen3-a.diff": PATCH_A2, "arch/x86/a.c": b"ctx1\na3\nctx2\n"}, "UBUNTU: [Xen] update a"

@@ -20,11 +20,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _review_head(target: TargetConfig) -> str | None:
-    """The live review ref, not what the last run wrote: someone may have moved it since."""
+    """The live review ref, not what the last run wrote: someone may have moved it since.
+
+    With a ``remote``, the server's review branch as this clone last
+    fetched or pushed it (status does not go to the network).
+    """
     if not os.path.isdir(target.repo):
         return None
+    ref = target.tracking_ref(target.review_ref) if target.remote else target.review_ref
     proc = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", target.review_ref + "^{commit}"],
+        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", ref + "^{commit}"],
         cwd=target.repo,
         capture_output=True,
         text=True,
