@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,13 +171,17 @@ def _target(target: TargetConfig) -> list[Finding]:  # noqa: PLR0912, PLR0915  o
         return found
     ok("repository", f"{repo}: git accepts it")
 
-    head = access.branch_commit(repo, target.branch)
-    if head is None:
-        fail("branch", f"{repo}: no branch {target.branch!r}", f"set branch to one of: git -C {repo} branch --list")
+    if target.remote:
+        head = _server_branch(target, ok, fail)
     else:
-        ok("branch", f"{target.branch} is {head[:12]}")
+        head = access.branch_commit(repo, target.branch)
+        if head is None:
+            fail("branch", f"{repo}: no branch {target.branch!r}", f"set branch to one of: git -C {repo} branch --list")
+        else:
+            ok("branch", f"{target.branch} is {head[:12]}")
     if target.base:
-        base = access.commit_of(repo, target.base)
+        # With a remote, as fetched from the server (or found here).
+        base = access.commit_of(repo, target.base_rev) or access.commit_of(repo, target.base)
         if base is None:
             fail(
                 "base",
@@ -219,6 +224,32 @@ def _target(target: TargetConfig) -> list[Finding]:  # noqa: PLR0912, PLR0915  o
     else:
         ok("identity", "commits by " + ids.committer_name_email.decode("utf-8", "replace"))
     return found
+
+
+def _server_branch(
+    target: TargetConfig, ok: Callable[[str, str], None], fail: Callable[[str, str, str], None]
+) -> str | None:
+    """With a ``remote``: the server answers and has ``branch``; the commit to look into (as last fetched)."""
+    from .gitsync.remote import server_branch
+
+    repo = target.repo
+    try:
+        sha = server_branch(target)
+    except GitError as exc:
+        fail(
+            "remote",
+            str(exc),
+            f"check the remote's URL (git -C {repo} remote -v) and that this user can reach it (keys, credentials)",
+        )
+        return None
+    if sha is None:
+        fail(
+            "branch", f"{target.remote}: no branch {target.branch!r} on the server", "set branch to one the server has"
+        )
+        return None
+    ok("remote", f"{target.remote}: answers; {target.branch} is {sha[:12]} there")
+    # Looked into as this clone last fetched it; the first cycle fetches it.
+    return access.commit_of(repo, target.branch_ref)
 
 
 def _refs_problem(dirs: access.RepoDirs, ref: str) -> str:

@@ -269,3 +269,17 @@ def test_check_compares_against_the_server_branch(
     (target,) = json.loads(capsys.readouterr().out)["targets"]
     changed = [(p["name"], p["status"]) for p in target["patches"] if p["status"] != "unchanged"]
     assert changed == [("xen3-c.diff", "added")]
+
+
+def test_doctor_asks_the_server(team: Team, capsys: pytest.CaptureFixture[str]) -> None:
+    server_head = git(team.server, "rev-parse", "refs/heads/ec2")
+    code = cli.main(["--config", team.config.path, "doctor"])
+    lines = capsys.readouterr().out.splitlines()
+    assert f"ok    lucid-ec2: remote: origin: answers; ec2 is {server_head[:12]} there" in lines
+    assert "ok    lucid-ec2: patches_dir: debian.ec2/patches exists on ec2" in lines
+    assert code == 2  # no source mirror in this setup; the repository checks all pass
+    assert [line for line in lines if line.startswith("FAIL") and "lucid-ec2" in line] == []
+    git(team.service, "remote", "set-url", "origin", str(team.tmp / "gone.git"))
+    assert cli.main(["--config", team.config.path, "doctor"]) == 2
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if "lucid-ec2: remote" in x]
+    assert line.startswith(f"FAIL  lucid-ec2: remote: {team.service}: cannot reach remote origin: ")

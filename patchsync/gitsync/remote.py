@@ -93,12 +93,23 @@ def push_branch(target: TargetConfig, head: str) -> None:
     refs.push(target.repo, target.remote, "refs/heads/" + target.branch, head, None, lease=False)
 
 
+def server_branch(target: TargetConfig) -> str | None:
+    """What ``branch`` is on the server now (``None``: no such branch); fetches nothing."""
+    found = _ls_remote(target, "refs/heads/" + target.branch)
+    return found.split()[0] if found else None
+
+
 def _remote_has(target: TargetConfig, ref: str) -> bool:
+    return _ls_remote(target, ref) is not None
+
+
+def _ls_remote(target: TargetConfig, ref: str) -> str | None:
+    """The server's ``<sha> <ref>`` line for ``ref``, or ``None``; an unreachable server is a GitError."""
     proc = _network(target, ["ls-remote", "--exit-code", "--end-of-options", target.remote, ref], check=False)
     if proc.returncode == 0:
-        return True
+        return proc.stdout.decode("utf-8", "replace").splitlines()[0]
     if proc.returncode == 2:  # git ls-remote --exit-code: no matching ref
-        return False
+        return None
     detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
     raise GitError(
         f"cannot reach remote {target.remote}: {detail[-1] if detail else f'exit status {proc.returncode}'}",
