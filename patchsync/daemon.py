@@ -41,7 +41,7 @@ from typing import Any
 from . import config as configmod
 from . import lock, notify
 from .config import Config, ScheduleConfig
-from .errors import ConfigError, LockError
+from .errors import EXIT_ERROR, ConfigError, LockError, StateError
 from .runs import utcnow
 from .state import daemon_key, open_state
 from .statedir import StateDir
@@ -182,6 +182,11 @@ def _child_main(config: Config, logs: LogSetup) -> None:
     except Stopped as exc:
         log.warning("cycle %s", exc)
         raise SystemExit(0) from None
+    except StateError as exc:
+        # The state database is unreachable (a shared server restarting,
+        # say): one line, and the next tick tries again.
+        log.error("cycle failed: %s", exc)
+        raise SystemExit(EXIT_ERROR) from None
     except Exception:
         # Everything a cycle meets is recorded in its result; this is a bug
         # (or the state database failing).  Say so, and keep the daemon.

@@ -257,3 +257,30 @@ def test_state_migrate_needs_a_sqlite_database(tmp_path: Path, pg_url: str, caps
     assert capsys.readouterr().err == (
         f"patchsync: error: {tmp_path / 'state' / 'patchsync.sqlite3'}: no SQLite state database to migrate\n"
     )
+
+
+@pytest.mark.allow_error_log
+def test_a_daemon_cycle_without_its_database_is_one_error_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The shared server away for a tick: the cycle fails in one line, no traceback; the daemon lives on."""
+    from patchsync import daemon
+    from patchsync.config import parse
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://patchsync@127.0.0.1:{port}/patchsync"
+    config = parse({"state": {"dir": str(tmp_path), "database": url}}, "p.toml")
+    # The cycle child installs its own signal handlers; this process is pytest's.
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with pytest.raises(SystemExit) as info:
+            daemon._child_main(config, daemon.LogSetup())
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert info.value.code == 2
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage().split(": cannot open")[0] for r in errors] == [f"cycle failed: {url}"]
+    assert all(r.exc_info is None for r in errors)
