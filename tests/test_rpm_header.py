@@ -35,7 +35,7 @@ def test_reads_what_rpm_declares(pkg: bytes) -> None:
     assert h.payload_compressor == "gzip"
     assert h.payload_digest == hashlib.sha256(pkg[h.payload_offset :]).hexdigest()
     assert h.payload_digest_algo == tags.PGPHASHALGO_SHA256
-    assert h.header_sha256 == hashlib.sha256(pkg[h.header_start : h.payload_offset]).hexdigest()
+    assert h.digests.sha256 == hashlib.sha256(pkg[h.header_start : h.payload_offset]).hexdigest()
     assert h.header_digest_checked == "sha256"
     assert [f.name for f in h.files] == ["kernel-source.spec", "patches.xen.tar.bz2", "series.conf"]
     tarball = make_tarball({f"patches.xen/{k}": v for k, v in PATCHES.items()})

@@ -322,11 +322,9 @@ class ObjectStore:
         self.repo = os.fspath(repo)
         out = run_git(
             self.repo,
-            ["rev-parse", "--path-format=absolute", "--git-common-dir", "--git-path", "objects"],
+            ["rev-parse", "--path-format=absolute", "--git-path", "objects"],
         )
-        lines = out.stdout.decode().splitlines()
-        self.common_dir = Path(lines[0])
-        self.repo_objects = Path(lines[1])
+        self.repo_objects = Path(out.stdout.decode().strip())
         fmt = run_git(self.repo, ["rev-parse", "--show-object-format"]).stdout.decode().strip()
         if fmt != "sha1":
             raise GitError(f"object format {fmt} is not supported (sha1 only)", where=self.repo)
@@ -367,10 +365,6 @@ class ObjectStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def written(self) -> int:
-        return len(self._spooled)
 
     # -- reading ---------------------------------------------------------
 

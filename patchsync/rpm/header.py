@@ -155,14 +155,6 @@ class PackageHeaders:
     digests: HeaderDigests = field(default_factory=HeaderDigests)
 
     @property
-    def header_sha256(self) -> str | None:
-        return self.digests.sha256
-
-    @property
-    def header_sha1(self) -> str | None:
-        return self.digests.sha1
-
-    @property
     def header_md5(self) -> str | None:
         return self.digests.md5
 
