@@ -18,7 +18,6 @@ import re
 import smtplib
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 
@@ -36,13 +35,6 @@ SMTP_TIMEOUT_SECONDS = 30.0
 PASSWORD_ENV = "PATCHSYNC_SMTP_PASSWORD"
 #: systemd's LoadCredential= name (systemd.exec(5), "Credentials").
 CREDENTIAL_NAME = "smtp-password"
-
-
-@dataclass(frozen=True)
-class FlushResult:
-    sent: int = 0
-    failed: int = 0
-    error: str = ""
 
 
 def _where(report: ReportConfig) -> str:
@@ -172,9 +164,11 @@ def _smtp_text(exc: smtplib.SMTPResponseException) -> str:
     return text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
 
 
-def flush_outbox(state: State, report: ReportConfig) -> FlushResult:
-    """Send every unsent mail, oldest first; failures stay queued for next time."""
-    sent = failed = 0
+def flush_outbox(state: State, report: ReportConfig) -> None:
+    """Send every unsent mail, oldest first; failures stay queued for next time.
+
+    What happened is in the outbox (``sent``, ``attempts``, ``last_error``).
+    """
     error = ""
     after = 0
     while True:
@@ -186,18 +180,14 @@ def flush_outbox(state: State, report: ReportConfig) -> FlushResult:
             after = mail.id
             if error:
                 # The server is down or refusing us: do not hammer it with
-                # the rest; they are counted and stay queued.
-                failed += 1
+                # the rest; they stay queued.
                 continue
             try:
                 send(report, mail.message)
             except MailError as exc:
                 error = str(exc)
-                failed += 1
                 state.mark_failed(mail.id, error)
                 log.warning("mail %r stays in the outbox: %s", mail.subject, error)
                 continue
             state.mark_sent(mail.id, utcnow())
-        sent += 1
         log.info("mailed %r to %s", mail.subject, ", ".join(report.to))
-    return FlushResult(sent=sent, failed=failed, error=error)

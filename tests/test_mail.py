@@ -75,21 +75,18 @@ def test_outbox_keeps_mail_while_the_server_is_down_and_sends_it_once_up(tmp_pat
     with State(tmp_path) as state:
         first = _queue(state, "k1", "[patchsync] first")
         second = _queue(state, "k2", "[patchsync] second")
-        down = mail.flush_outbox(state, _report(smtp))
-        assert (down.sent, down.failed) == (0, 2)
-        assert "Connection refused" in down.error
+        mail.flush_outbox(state, _report(smtp))
+        assert "Connection refused" in state.unsent()[0].last_error
         assert [m.id for m in state.unsent()] == [first, second]
         # Only the first was attempted: a dead server is not hammered.
         assert [m.attempts for m in state.unsent()] == [1, 0]
 
         smtp.start()
-        up = mail.flush_outbox(state, _report(smtp))
-        assert (up.sent, up.failed) == (2, 0)
+        mail.flush_outbox(state, _report(smtp))
         assert [r.message["Subject"] for r in smtp.received] == ["[patchsync] first", "[patchsync] second"]
         assert state.unsent() == []
         # Nothing is sent twice.
-        again = mail.flush_outbox(state, _report(smtp))
-        assert (again.sent, again.failed) == (0, 0)
+        mail.flush_outbox(state, _report(smtp))
         assert len(smtp.received) == 2
 
 
@@ -132,8 +129,8 @@ def test_refused_login_keeps_the_mail_queued(tmp_path: Path, smtp: SmtpServer) -
     )
     with State(tmp_path / "state") as state:
         _queue(state, "k1")
-        assert mail.flush_outbox(state, report).failed == 1
-        assert len(state.unsent()) == 1
+        mail.flush_outbox(state, report)
+        assert [m.attempts for m in state.unsent()] == [1]
     assert smtp.received == []
 
 
