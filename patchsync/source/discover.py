@@ -1,7 +1,8 @@
 """Find the newest ``<package>-<version>-<release>.src.rpm`` in the KOTD directory.
 
 Candidates come from RPM-MD metadata when the directory or its parent is a
-repository (it names each package's sha256), else from the HTML index page,
+repository (it names each package's sha256; with ``source.keys``, its
+``repomd.xml.asc`` is verified first), else from the HTML index page,
 else, for a local path, from the directory itself.  The newest is picked by
 rpm's own ordering; one older than the KOTD the last successful sync
 wrote is a mirror going backwards and is refused.
@@ -13,15 +14,19 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from ..errors import DownloadError, SourceError
 from ..model import SourceInfo
 from ..names import package_problem
-from .http import Http, get_page
+from .http import Http, Page, get_page
 from .index import directory_url, parse_index
 from .repodata import parse_primary, primary_location
 from .rpmvercmp import evr_key, evrcmp
+
+if TYPE_CHECKING:
+    from ..rpm.signature import Keyring
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +86,7 @@ def local_path(url: str) -> Path:
     return Path(url[len("file://") :] if url.startswith("file://") else url)
 
 
-def _from_repodata(http: Http, url: str, package: str, cache_dir: Path) -> Listing | None:
+def _from_repodata(http: Http, url: str, package: str, cache_dir: Path, keyring: Keyring | None) -> Listing | None:
     base = directory_url(url)
     # The KOTD src/ directory is itself a repository, or the src/ folder of one.
     for repo_root in dict.fromkeys((base, urljoin(base, ".."))):
@@ -95,6 +100,8 @@ def _from_repodata(http: Http, url: str, package: str, cache_dir: Path) -> Listi
             raise DownloadError(exc.message, where=url) from exc
         if repomd is None:
             continue
+        if keyring is not None:
+            _check_repomd(http, repomd, cache_dir, keyring)
         primary_url = primary_location(repomd.body, repomd_url)
         primary = get_page(http, primary_url, cache_dir)
         if primary is None:
@@ -109,8 +116,33 @@ def _from_repodata(http: Http, url: str, package: str, cache_dir: Path) -> Listi
     return None
 
 
-def list_candidates(http: Http, url: str, package: str, cache_dir: Path) -> Listing:
-    """Every src.rpm of ``package`` at ``url`` (HTTP(S) directory or local directory)."""
+def _check_repomd(http: Http, repomd: Page, cache_dir: Path, keyring: Keyring) -> None:
+    """Verify ``repomd.xml.asc`` before anything ``repomd.xml`` names is trusted.
+
+    A repository without one is only warned about: SUSE's KOTD trees are
+    not all signed that way, and every src.rpm's own header signature is
+    verified anyway.  One that does not verify is refused.
+    """
+    from ..rpm.signature import verify_detached
+
+    asc_url = repomd.url + ".asc"
+    asc = get_page(http, asc_url, cache_dir)
+    if asc is None:
+        log.warning(
+            "%s: no repomd.xml.asc: the repository metadata is not signed (each src.rpm's header signature still is)",
+            repomd.url,
+        )
+        return
+    signer = verify_detached(repomd.body, [asc.body], keyring, where=asc_url, binary=False)
+    log.info("%s: signed by %s", repomd.url, signer.signer)
+
+
+def list_candidates(http: Http, url: str, package: str, cache_dir: Path, *, keyring: Keyring | None = None) -> Listing:
+    """Every src.rpm of ``package`` at ``url`` (HTTP(S) directory or local directory).
+
+    With a ``keyring``, repository metadata that carries ``repomd.xml.asc``
+    is used only when that signature verifies by one of its keys.
+    """
     if is_local(url):
         path = local_path(url)
         try:
@@ -123,7 +155,7 @@ def list_candidates(http: Http, url: str, package: str, cache_dir: Path) -> List
             if evr is not None and (path / name).is_file():
                 found.append(Candidate(file=name, url=str(path / name), version=evr[0], release=evr[1]))
         return Listing(tuple(found), not_modified=False, via="directory")
-    listing = _from_repodata(http, url, package, cache_dir)
+    listing = _from_repodata(http, url, package, cache_dir, keyring)
     if listing is not None:
         return listing
     page = get_page(http, directory_url(url), cache_dir)

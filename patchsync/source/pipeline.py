@@ -91,18 +91,21 @@ class Fetched:
     signature: SignatureInfo | None = None
 
 
-def find(config: Config, http: Http, *, src_rpm: str | None, last_synced: SourceInfo | None) -> tuple[Candidate, bool]:
+def find(
+    config: Config, http: Http, *, src_rpm: str | None, last_synced: SourceInfo | None, keyring: Keyring | None
+) -> tuple[Candidate, bool]:
     """The src.rpm to use and whether the listing was unchanged since the last poll (304).
 
     ``src_rpm`` is taken as given; a discovered one older than
-    ``last_synced`` is a mirror going backwards and refused.
+    ``last_synced`` is a mirror going backwards and refused.  ``keyring``
+    verifies the repository metadata's ``repomd.xml.asc``.
     """
     if src_rpm is not None:
         return _explicit(src_rpm, config.source.package), False
     if not config.source.url:
         raise ConfigError("'source.url' is not set: nowhere to look for src.rpms", where=config.path)
     cache = StateDir(config.state.dir).http_cache
-    listing = list_candidates(http, config.source.url, config.source.package, cache)
+    listing = list_candidates(http, config.source.url, config.source.package, cache, keyring=keyring)
     candidate = newest(listing.candidates, config.source.url, config.source.package)
     check_not_backwards(candidate, last_synced, config.source.url)
     log.info("newest %s: %s (from %s)", config.source.package, candidate.file, listing.via)
@@ -130,7 +133,7 @@ def fetch(
     """Discover and download the newest src.rpm (``patchsync fetch``); no header shortcut."""
     keyring = keyring_for(config)
     with make_http(config) as http:
-        candidate, _ = find(config, http, src_rpm=src_rpm, last_synced=last_synced)
+        candidate, _ = find(config, http, src_rpm=src_rpm, last_synced=last_synced, keyring=keyring)
         if is_local(candidate.url):
             path = local_path(candidate.url)
             signature = verify_local(path, keyring=keyring).signature if keyring is not None else None
@@ -192,7 +195,7 @@ def obtain(
     package = config.source.package
     keyring = keyring_for(config)
     with make_http(config) as http:
-        candidate, not_modified = find(config, http, src_rpm=src_rpm, last_synced=last_synced)
+        candidate, not_modified = find(config, http, src_rpm=src_rpm, last_synced=last_synced, keyring=keyring)
 
         if is_local(candidate.url):
             patchset = extract_patchset(local_path(candidate.url), tarball, keyring=keyring)

@@ -184,6 +184,8 @@ def test_unchanged_mirror_reuses_the_signer_only_under_the_same_keys(
     www = tmp_path / "www" / "src"
     publish(www, signed("first", "rsa"))
     subprocess.run([require_tool("createrepo_c"), "--quiet", str(www)], check=True)
+    repomd = www / "repodata" / "repomd.xml"
+    signing_keys.gnupg.sign_detached(repomd, signing_keys.rsa.fingerprint, repomd.with_name("repomd.xml.asc"))
     server = nginx(tmp_path / "www")
     config = make_config(tmp_path, server.url + "src/", [signing_keys.rsa])
     first = obtain(config)
@@ -381,3 +383,91 @@ def test_reports_name_the_signer(
     assert lines[0] == f"KOTD {package.name} (patches.xen.tar.bz2 sha256 {sha[:12]})"
     assert lines[2] == "signature: not checked (source.keys is empty)"
     assert json.loads(run("--config", config, "check", "--json"))["source"]["signature"] == {"status": "unchecked"}
+
+
+# -- repodata/repomd.xml.asc ----------------------------------------------------------
+
+
+def signed_repo(tmp_path: Path, signed: Signed, signing_keys: SigningKeys, signer: TestKey | None) -> Path:
+    """An RPM-MD repository of the rsa-signed first build, its repomd.xml signed by ``signer`` (None: no .asc)."""
+    www = tmp_path / "www" / "src"
+    publish(www, signed("first", "rsa"))
+    subprocess.run([require_tool("createrepo_c"), "--quiet", str(www)], check=True)
+    repomd = www / "repodata" / "repomd.xml"
+    if signer is not None:
+        signing_keys.gnupg.sign_detached(repomd, signer.fingerprint, repomd.with_name("repomd.xml.asc"))
+    return repomd
+
+
+def test_signed_repomd_is_verified_before_its_metadata_is_used(
+    tmp_path: Path,
+    signed: Signed,
+    signing_keys: SigningKeys,
+    nginx: Callable[[Path], Nginx],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    signed_repo(tmp_path, signed, signing_keys, signing_keys.ed25519)
+    server = nginx(tmp_path / "www")
+    config = make_config(tmp_path, server.url + "src/", [signing_keys.rsa, signing_keys.ed25519])
+    assert obtain(config).source.payload == "downloaded"
+    asc = server.url + "src/repodata/repomd.xml.asc"
+    key = signing_keys.ed25519
+    logged = f"{server.url}src/repodata/repomd.xml: signed by {key.fingerprint} {key.uid}"
+    assert logged in caplog.messages
+    # Unchanged: every request, the .asc's included, is a 304, and the signature is checked again.
+    caplog.clear()
+    mark = len(server.log())
+    assert obtain(config).source.payload == "skipped"
+    assert {(e.path.rsplit("/", 1)[-1], e.status) for e in server.log()[mark:]} >= {("repomd.xml.asc", 304)}
+    assert all(e.status == 304 for e in server.log()[mark:])
+    assert logged in caplog.messages
+    # Without keys the .asc is not asked for.
+    mark = len(server.log())
+    obtain(make_config(tmp_path / "unkeyed", server.url + "src/", []))
+    assert asc.removeprefix(server.url.rstrip("/")) not in {e.path for e in server.log()[mark:]}
+
+
+@pytest.mark.parametrize("problem", ["changed", "other"])
+def test_bad_repomd_signature_is_refused(
+    tmp_path: Path, signed: Signed, signing_keys: SigningKeys, nginx: Callable[[Path], Nginx], problem: str
+) -> None:
+    """repomd.xml changed after signing, or signed by a key not trusted: nothing from the metadata is used."""
+    repomd = signed_repo(
+        tmp_path, signed, signing_keys, signing_keys.other if problem == "other" else signing_keys.ed25519
+    )
+    if problem == "changed":
+        # Still valid XML naming the same primary.xml: only the signature tells.
+        repomd.write_bytes(repomd.read_bytes().replace(b"<revision>", b"<revision>1", 1))
+    server = nginx(tmp_path / "www")
+    config = make_config(tmp_path, server.url + "src/", [signing_keys.rsa, signing_keys.ed25519])
+    with pytest.raises(SignatureError) as info:
+        obtain(config)
+    asc = f"{server.url}src/repodata/repomd.xml.asc"
+    if problem == "changed":
+        key = signing_keys.ed25519
+        expected = f"{asc}: signature: by key {key.key_id} ({key.fingerprint}, {key.cert}): does not verify"
+    else:
+        expected = f"{asc}: signature: by key {signing_keys.other.key_id}, which is not in source.keys"
+    assert str(info.value).startswith(expected), str(info.value)
+    # Refused before primary.xml was read or any src.rpm asked for.
+    paths = [e.path for e in server.log()]
+    assert not [p for p in paths if "primary" in p or p.endswith(".src.rpm")]
+    assert state_snapshot(tmp_path / "state") == {"srpms": [], "tarballs": [], "probe": None}
+
+
+def test_unsigned_repomd_is_a_warning(
+    tmp_path: Path,
+    signed: Signed,
+    signing_keys: SigningKeys,
+    nginx: Callable[[Path], Nginx],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    signed_repo(tmp_path, signed, signing_keys, None)
+    server = nginx(tmp_path / "www")
+    result = obtain(make_config(tmp_path, server.url + "src/", [signing_keys.rsa]))
+    assert result.source.signature is not None
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"{server.url}src/repodata/repomd.xml: no repomd.xml.asc: the repository metadata is not signed"
+        " (each src.rpm's header signature still is)"
+    ]
