@@ -8,10 +8,12 @@ ref someone else moved meanwhile fails the whole transaction.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import GitError
 from ..names import refname_problem
@@ -37,17 +39,57 @@ def read(repo: str, ref: str) -> str | None:
     return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
 
 
-def checked_out(repo: str) -> dict[str, str]:
-    """Branches checked out in any worktree of ``repo``: ref -> worktree path."""
+def busy_branches(repo: str) -> dict[str, str]:
+    """Branches git itself refuses to move (``git branch -f``): ref -> why, e.g. ``checked out in /wt``.
+
+    That is a branch checked out in any worktree, or one being rebased or
+    bisected in any worktree (git's ``find_shared_symref``).  While a
+    rebase or bisect runs, HEAD is detached, so ``worktree list`` does not
+    show the branch: its name sits in the worktree's private git dir, and
+    moving it under the rebase means ``git rebase --abort`` silently puts
+    back the old head, undoing the sync.
+    """
     out = run_git(repo, ["worktree", "list", "--porcelain"]).stdout.decode("utf-8", "surrogateescape")
     found: dict[str, str] = {}
-    path = ""
+    paths: list[str] = []
     for line in out.splitlines():
         if line.startswith("worktree "):
-            path = line[len("worktree ") :]
-        elif line.startswith("branch "):
-            found[line[len("branch ") :]] = path
+            paths.append(line[len("worktree ") :])
+        elif line.startswith("branch ") and paths:
+            found[line[len("branch ") :]] = f"checked out in {paths[-1]}"
+    common = run_git(repo, ["rev-parse", "--path-format=absolute", "--git-common-dir"]).stdout
+    for admin, path in _admin_dirs(Path(os.fsdecode(common.strip())), paths[0] if paths else repo):
+        for state in ("rebase-merge", "rebase-apply"):
+            head = _first_line(admin / state / "head-name")
+            if head.startswith("refs/heads/"):
+                found.setdefault(head, f"being rebased in {path}")
+        # BISECT_START holds the branch bisect started from, short name (or
+        # a commit id when it started on a detached HEAD).
+        start = _first_line(admin / "BISECT_START")
+        if start and not refname_problem("refs/heads/" + start):
+            found.setdefault("refs/heads/" + start, f"being bisected in {path}")
     return found
+
+
+def _admin_dirs(common: Path, main: str) -> list[tuple[Path, str]]:
+    """Each worktree's private git dir and its path: the main one, then the linked ones."""
+    dirs = [(common, main)]
+    try:
+        linked = sorted((common / "worktrees").iterdir())
+    except FileNotFoundError:
+        linked = []
+    for admin in linked:
+        # <admin>/gitdir names the worktree's ".git" file.
+        gitdir = _first_line(admin / "gitdir")
+        dirs.append((admin, os.path.dirname(gitdir) if gitdir else str(admin)))
+    return dirs
+
+
+def _first_line(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8", "surrogateescape").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
 
 
 def transaction(repo: str, updates: Sequence[RefUpdate], *, message: str) -> None:

@@ -202,9 +202,9 @@ def _check_refs(store: ObjectStore, target: TargetConfig, current: str, head: st
         # The review branch already holds this result; only the branch
         # itself may still have to follow (it was checked out last time).
         head, commits = review, []
-    worktrees = refs.checked_out(repo)
-    if review_ref in worktrees and not written:
-        raise GitError(f"{review_ref} is checked out in {worktrees[review_ref]}; not moving it", where=repo)
+    busy = refs.busy_branches(repo)
+    if review_ref in busy and not written:
+        raise GitError(f"{review_ref} is {busy[review_ref]}; not moving it", where=repo)
     if review is not None and review != last and not written:
         raise GitError(
             f"{review_ref} has commits patchsync did not write (head {review[:12]}); "
@@ -214,9 +214,9 @@ def _check_refs(store: ObjectStore, target: TargetConfig, current: str, head: st
     branch_error = None
     move_branch = target.update_branch
     branch_ref = "refs/heads/" + target.branch
-    if move_branch and branch_ref in worktrees:
+    if move_branch and branch_ref in busy:
         written_what = f"only {review_ref} was written" if not written else f"{review_ref} is up to date"
-        branch_error = f"{repo}: {target.branch} is checked out in {worktrees[branch_ref]}; {written_what}"
+        branch_error = f"{repo}: {target.branch} is {busy[branch_ref]}; {written_what}"
         move_branch = False
     return _RefPlan(head, commits, review, last, written, move_branch, branch_error)
 
