@@ -107,10 +107,27 @@ def run_git(
     except subprocess.TimeoutExpired:
         raise GitError(f"git {args[0]} failed: no answer within {timeout:g} s", where=os.fspath(repo)) from None
     if check and proc.returncode != 0:
-        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        detail = message[-1] if message else f"exit status {proc.returncode}"
-        raise GitError(f"git {args[0]} failed: {detail}", where=os.fspath(repo))
+        raise GitError(f"git {args[0]} failed: {git_message(proc.stderr, proc.returncode)}", where=os.fspath(repo))
     return proc
+
+
+def git_message(stderr: bytes, returncode: int) -> str:
+    """git's own reason in one line: its ``fatal:`` line, and its last line when that is advice.
+
+    The last line alone loses the reason where git ends with advice (the
+    dubious-ownership refusal ends in the ``safe.directory`` command).
+
+    >>> git_message(b"fatal: detected dubious ownership in repository at '/r'\\nTo add an exception "
+    ...             b"for this directory, call:\\n\\n\\tgit config --global --add safe.directory /r\\n", 128)
+    "fatal: detected dubious ownership in repository at '/r' (git config --global --add safe.directory /r)"
+    >>> git_message(b"", 1)
+    'exit status 1'
+    """
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    if not lines:
+        return f"exit status {returncode}"
+    fatal = next((line for line in lines if line.startswith("fatal: ")), lines[-1])
+    return fatal if fatal == lines[-1] else f"{fatal} ({lines[-1]})"
 
 
 class TreeEntry(NamedTuple):

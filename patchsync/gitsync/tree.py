@@ -16,6 +16,7 @@ import git
 from git.exc import BadName, BadObject
 
 from ..errors import GitError
+from .objects import run_git
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,21 @@ class TreePatches:
 def open_repo(path: str) -> git.Repo:
     """The repository at ``path`` (bare or not); :class:`GitError` if there is none."""
     try:
-        return git.Repo(path)
+        repo = git.Repo(path)
     except git.NoSuchPathError:
         raise GitError("no such repository", where=path) from None
     except git.InvalidGitRepositoryError:
         raise GitError("not a git repository", where=path) from None
+    # GitPython finds the repository without running git; git itself may
+    # still refuse it (dubious ownership, an unsupported extension), and
+    # then GitPython's reader dies with a bare broken pipe.  Ask git once,
+    # so its own message reaches the user.
+    try:
+        run_git(path, ["rev-parse", "--git-dir"])
+    except GitError:
+        repo.close()
+        raise
+    return repo
 
 
 def resolve_commit(repo: git.Repo, ref: str, where: str) -> git.Commit:
