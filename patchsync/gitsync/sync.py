@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .. import lock
 from ..config import TargetConfig
-from ..errors import GitError, PatchsyncError
+from ..errors import GitError, PatchsyncError, as_error
 from ..model import Commit, PatchDelta, PatchSet, TargetDrift
 from ..runs import TargetRun, TargetStatus
 from ..statedir import StateDir
@@ -86,10 +86,11 @@ def sync_target(
         return _failed(run, exc)
 
 
-def _failed(run: TargetRun, exc: PatchsyncError) -> TargetRun:
-    """``run`` as far as it got, failed with ``exc``."""
-    log.error("%s: %s", run.name, exc)
-    return replace(run, status=ERROR, error=str(exc))
+def _failed(run: TargetRun, exc: PatchsyncError | OSError) -> TargetRun:
+    """``run`` as far as it got, failed with ``exc`` (the machine's refusals too: a read-only repository)."""
+    error = as_error(exc)
+    log.error("%s: %s", run.name, error)
+    return replace(run, status=ERROR, error=str(error))
 
 
 def _sync(
@@ -146,22 +147,26 @@ def _sync(
             if dry_run:
                 return replace(run, branch_updated=plan.move_branch)
             updates, backup = _ref_updates(target, plan, current, now, retain)
-            run = replace(run, backup=backup)
-            checkpoint("before-migrate")
-            if not plan.written:
-                # Where the review branch already holds the result, the
-                # repository has every object the refs need: the commits made
-                # again here (with today's dates) would only be garbage.
-                store.migrate()
-            checkpoint("before-refs")
-            refs.transaction(repo, updates, message=f"patchsync sync {target.name}")
-            run = replace(run, branch_updated=plan.move_branch)
+            try:
+                checkpoint("before-migrate")
+                if not plan.written:
+                    # Where the review branch already holds the result, the
+                    # repository has every object the refs need: the commits
+                    # made again here (with today's dates) would only be garbage.
+                    store.migrate()
+                checkpoint("before-refs")
+                refs.transaction(repo, updates, message=f"patchsync sync {target.name}")
+            except (PatchsyncError, OSError) as exc:
+                # Nothing was written (the refs move together or not at all):
+                # the run must not claim commits, a backup or a moved branch.
+                return _failed(replace(run, head=current, commits=()), exc)
+            run = replace(run, backup=backup, branch_updated=plan.move_branch)
             log.info("%s: wrote %s (%d commits)", target.name, target.review_ref, len(plan.commits))
             run = replace(run, pushed=_push(target, plan.head))
             if plan.branch_error:
                 raise GitError(plan.branch_error)
             return run
-    except PatchsyncError as exc:
+    except (PatchsyncError, OSError) as exc:
         return _failed(run, exc)
 
 
