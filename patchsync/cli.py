@@ -11,13 +11,14 @@ import argparse
 import importlib
 import logging
 import os
+import select
 import sys
 from collections.abc import Sequence
 from typing import Protocol
 
 from . import __version__
 from .commands._common import common_options
-from .errors import EXIT_ERROR, PatchsyncError
+from .errors import EXIT_ERROR, InternalError, as_error
 
 log = logging.getLogger("patchsync")
 
@@ -127,16 +128,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(verbose=args.verbose, quiet=args.quiet, debug=args.debug)
     try:
         return int(args._run(args))
-    except PatchsyncError as exc:
-        if args.debug:
-            log.exception("error")
-        print(f"patchsync: error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print("patchsync: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # `patchsync check | head`: not an error worth a traceback.
+    except BrokenPipeError as exc:
+        if not _stdout_closed():
+            # A pipe to a child process (git) broke: an error like any other.
+            return _fail(exc, debug=args.debug)
+        # `patchsync check | head`: not an error worth a word.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_ERROR
+    except Exception as exc:
+        # Every failure is one line and exit 2 (an uncaught exception would
+        # be a traceback and exit 1, the status that means drift).
+        return _fail(exc, debug=args.debug)
+
+
+def _fail(exc: Exception, *, debug: bool) -> int:
+    error = as_error(exc)
+    if debug:
+        log.exception("error")
+    hint = " (--debug shows the traceback)" if isinstance(error, InternalError) and not debug else ""
+    print(f"patchsync: error: {error}{hint}", file=sys.stderr)
+    return error.exit_code
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader went away (POLLERR on the writing end, pipe(7))."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))

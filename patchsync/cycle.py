@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Config, TargetConfig
-from .errors import GitError, PatchsyncError
+from .errors import GitError, InternalError, PatchsyncError, as_error
 from .model import PatchSet, SourceInfo, TargetDrift
 from .patches.parse import ParseCache
 from .report import mail as mailreport
@@ -143,6 +143,7 @@ def run_cycle(
         started = utcnow()
         run_id = state.begin_run(trigger, started)
         log.debug("cycle #%d started (%s)", run_id, trigger)
+        recorded = False
         try:
             result = _run_steps(
                 config,
@@ -155,32 +156,49 @@ def run_cycle(
                 dry_run=dry_run,
                 stop=stop or (lambda: False),
             )
-        except Stopped as exc:
-            result = CycleResult(
-                trigger=trigger,
-                started=started,
-                finished=utcnow(),
-                source=None,
-                error=str(exc),
-                synced=sync,
-                dry_run=dry_run,
-                stopped=True,
-            )
-            state.finish_run(run_id, _with(result, run_id=run_id, mail="disabled"))
+            result = _with(result, run_id=run_id)
+            report = _render(config, state, result)
+            result = _with(result, mail=_mail_state(config, result, mail=mail, dry_run=dry_run))
+            state.finish_run(run_id, result, report.as_bytes() if report else None)
+            recorded = True
+            if result.mail == "pending" and report is not None:
+                result = _with(result, mail=_deliver(config, state, result, report))
+                state.set_run_mail(run_id, result.mail)
+            elif mail and config.report is not None and not dry_run:
+                # Nothing new to say, but mails a dead server left behind
+                # are retried every cycle.
+                _flush(config, state)
+        except BaseException as exc:
+            # Stopped, a bug, a database or disk failing, Ctrl-C: the run
+            # is recorded as stopped or failed, never left "running".
+            if not recorded:
+                _record_failure(state, run_id, exc, trigger=trigger, started=started, sync=sync, dry_run=dry_run)
             raise
-        result = _with(result, run_id=run_id)
-        report = _render(config, state, result)
-        result = _with(result, mail=_mail_state(config, result, mail=mail, dry_run=dry_run))
-        state.finish_run(run_id, result, report.as_bytes() if report else None)
-        if result.mail == "pending" and report is not None:
-            result = _with(result, mail=_deliver(config, state, result, report))
-            state.set_run_mail(run_id, result.mail)
-        elif mail and config.report is not None and not dry_run:
-            # Nothing new to say, but mails a dead server left behind
-            # are retried every cycle.
-            _flush(config, state)
         log.debug("cycle #%d finished: %s (mail: %s)", run_id, result.result, result.mail)
         return result
+
+
+def _record_failure(
+    state: State, run_id: int, exc: BaseException, *, trigger: str, started: datetime, sync: bool, dry_run: bool
+) -> None:
+    error = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(as_error(exc))
+    failed = CycleResult(
+        trigger=trigger,
+        started=started,
+        finished=utcnow(),
+        source=None,
+        error=error,
+        synced=sync,
+        dry_run=dry_run,
+        stopped=isinstance(exc, Stopped),
+        run_id=run_id,
+    )
+    try:
+        state.finish_run(run_id, failed)
+    except Exception as second:
+        # The database itself is what failed (a full disk): the error the
+        # caller raises says so; this run stays "running" in the history.
+        log.warning("cycle #%d: cannot record the failure: %s", run_id, as_error(second))
 
 
 def _with(result: CycleResult, **changes: Any) -> CycleResult:
@@ -213,13 +231,10 @@ def _run_steps(
 
     try:
         patchset = _obtain(config, src_rpm, state.last_synced())
-    except PatchsyncError as exc:
-        log.error("%s", exc)
-        return done(None, [], str(exc))
     except Exception as exc:
-        # As for a target below: record and report a bug, keep the daemon.
-        log.exception("fetching the KOTD: internal error")
-        return done(None, [], f"internal error: {type(exc).__name__}: {exc}")
+        # As for a target below: record and report it, keep the daemon.
+        error = _log_failure(exc, "fetching the KOTD")
+        return done(None, [], str(error))
     # The cycle, not the source side, decides what is recorded: what it
     # saw always, what it synced only once every target took it.
     source = patchset.source
@@ -274,20 +289,21 @@ def _one_target(
                     tconf.name, sha=run.head, ref=run.ref, source_file=patchset.source.file, when=utcnow()
                 )
         return run
-    except PatchsyncError as exc:
-        log.error("target %s: %s", tconf.name, exc)
-        return TargetRun(name=tconf.name, mode=tconf.mode, status="error", ref=tconf.review_ref, error=str(exc))
     except Exception as exc:
-        # A bug hit by one target's data must not cost the other targets
-        # their sync, nor the daemon its life: log the traceback, report it.
-        log.exception("target %s: internal error", tconf.name)
-        return TargetRun(
-            name=tconf.name,
-            mode=tconf.mode,
-            status="error",
-            ref=tconf.review_ref,
-            error=f"internal error: {type(exc).__name__}: {exc}",
-        )
+        # A failure, or a bug hit by one target's data, must not cost the
+        # other targets their sync, nor the daemon its life.
+        error = _log_failure(exc, f"target {tconf.name}")
+        return TargetRun(name=tconf.name, mode=tconf.mode, status="error", ref=tconf.review_ref, error=str(error))
+
+
+def _log_failure(exc: Exception, what: str) -> PatchsyncError:
+    """Log a step's failure in one line (a bug with its traceback) and return it as an error."""
+    error = as_error(exc)
+    if isinstance(error, InternalError):
+        log.error("%s: %s", what, error, exc_info=exc)
+    else:
+        log.error("%s: %s", what, error)
+    return error
 
 
 # -- the report ---------------------------------------------------------------

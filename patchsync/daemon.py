@@ -41,7 +41,7 @@ from typing import Any
 from . import config as configmod
 from . import lock, notify
 from .config import Config, ScheduleConfig
-from .errors import EXIT_ERROR, ConfigError, LockError, StateError
+from .errors import EXIT_ERROR, ConfigError, InternalError, LockError, as_error
 from .runs import utcnow
 from .state import daemon_key, open_state
 from .statedir import StateDir
@@ -182,16 +182,16 @@ def _child_main(config: Config, logs: LogSetup) -> None:
     except Stopped as exc:
         log.warning("cycle %s", exc)
         raise SystemExit(0) from None
-    except StateError as exc:
-        # The state database is unreachable (a shared server restarting,
-        # say): one line, and the next tick tries again.
-        log.error("cycle failed: %s", exc)
+    except Exception as exc:
+        # Everything a cycle meets is recorded in its result; this is a bug,
+        # or the state database (a shared server restarting, say) or its
+        # disk failing: one line for those, and the next tick tries again.
+        error = as_error(exc)
+        if isinstance(error, InternalError):
+            log.exception("the cycle crashed")
+            raise SystemExit(_EXIT_CRASHED) from None
+        log.error("cycle failed: %s", error)
         raise SystemExit(EXIT_ERROR) from None
-    except Exception:
-        # Everything a cycle meets is recorded in its result; this is a bug
-        # (or the state database failing).  Say so, and keep the daemon.
-        log.exception("the cycle crashed")
-        raise SystemExit(_EXIT_CRASHED) from None
     raise SystemExit(result.exit_code)
 
 

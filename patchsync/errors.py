@@ -78,3 +78,42 @@ class MailError(PatchsyncError):
 
 class StateError(PatchsyncError):
     """The state directory or its database cannot be used."""
+
+
+class HostError(PatchsyncError):
+    """The machine or the database refused: a full disk, a read-only file system, a permission."""
+
+
+#: The modules whose exceptions are a database failing, not a bug.
+_DATABASE_MODULES = ("sqlite3", "sqlalchemy", "psycopg")
+
+
+def as_error(exc: BaseException) -> PatchsyncError:
+    """Any exception as the one-line error a user sees and a run records.
+
+    The operating system and the database fail in ways patchsync cannot
+    prevent (a full disk, a read-only mount, a permission, a name too
+    long); those are errors about a file, not bugs.  Anything else is a
+    bug, called ``internal error``.  Only the CLI decides what to print.
+
+    >>> str(as_error(FileNotFoundError(2, "No such file or directory", "/s/x")))
+    '/s/x: No such file or directory'
+    >>> str(as_error(KeyError("k")))
+    "internal error: KeyError: 'k'"
+    """
+    if isinstance(exc, PatchsyncError):
+        return exc
+    if isinstance(exc, OSError):
+        names = [os.fsdecode(n) for n in (exc.filename, exc.filename2) if n is not None]
+        return HostError(exc.strerror or str(exc) or type(exc).__name__, where=" -> ".join(names) or None)
+    if type(exc).__module__.split(".")[0] in _DATABASE_MODULES:
+        # SQLAlchemy wraps the driver's exception; its own text adds the SQL
+        # statement and a link, neither of which helps whoever reads the line.
+        cause = getattr(exc, "orig", None) or exc
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        return HostError(f"state database: {reason}")
+    return InternalError(f"internal error: {type(exc).__name__}: {exc}")
+
+
+class InternalError(PatchsyncError):
+    """A bug: an exception patchsync did not expect (``--debug`` shows the traceback)."""

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import LockError
+from .errors import LockError, StateError
 
 #: How often a waiting process retries a held lock.
 _POLL_SECONDS = 0.1
@@ -31,8 +31,13 @@ def hold(path: str | os.PathLike[str], *, wait: float = 10.0, what: str = "") ->
     kernel when the process dies, so a killed run never leaves it stale.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        # Not LockError: nobody holds the lock, the machine refuses it (a
+        # state.dir not writable, a full disk), and waiting will not help.
+        raise StateError(f"cannot create the lock file: {exc.strerror}", where=exc.filename or path) from None
     try:
         deadline = time.monotonic() + wait
         while True:
@@ -46,8 +51,11 @@ def hold(path: str | os.PathLike[str], *, wait: float = 10.0, what: str = "") ->
                     holder = _read_holder(fd) or "another process"
                     raise LockError(f"held by {holder}; waited {wait:g} s", where=path) from None
                 time.sleep(_POLL_SECONDS)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} {what}".strip().encode() + b"\n", 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} {what}".strip().encode() + b"\n", 0)
+        except OSError as exc:
+            raise StateError(f"cannot write the lock file: {exc.strerror}", where=path) from None
         yield
     finally:
         os.close(fd)

@@ -151,7 +151,9 @@ class State:
             self._conn = self._engine.connect()
         except sa.exc.DBAPIError as exc:
             self._engine.dispose()
-            raise StateError(f"cannot open the state database: {db.error_text(exc)}", where=self.where) from None
+            # SQLite says only "unable to open database file"; the folder's errno says why.
+            reason = (_os_reason(Path(state_dir)) if self.backend == "sqlite" else "") or db.error_text(exc)
+            raise StateError(f"cannot open the state database: {reason}", where=self.where) from None
         try:
             if self.backend == "sqlite":
                 db.prepare_sqlite(self._conn)
@@ -684,3 +686,12 @@ def hold_cycle(config: StateConfig, *, wait: float, what: str) -> Iterator[State
 
 def _now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def _os_reason(folder: Path) -> str:
+    """Why the OS refuses ``folder``, or ``""``."""
+    try:
+        os.listdir(folder)
+    except OSError as exc:
+        return f"{folder}: {exc.strerror}"
+    return ""
