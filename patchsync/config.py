@@ -52,6 +52,9 @@ class SourceConfig:
     series_symbols: tuple[str, ...] = ("xen",)
     timeout_seconds: float = 30.0
     retries: int = 5
+    #: Every transfer of one fetch (listing, probe, download, retries and
+    #: resumes) ends by then; a cycle ends by twice this.
+    deadline_seconds: float = 1800.0
     #: OpenPGP certificate files; the KOTD's header signature must be by one of them (none: not checked).
     keys: tuple[str, ...] = ()
 
@@ -239,7 +242,7 @@ def _remote_alias(target: TargetConfig, key: str, where: str) -> TargetConfig:
     return dataclasses.replace(target, remote=name, push_remote=name)
 
 
-def _validate(config: Config) -> None:  # noqa: PLR0912  a flat list of checks, one per key
+def _validate(config: Config) -> None:  # noqa: PLR0912, PLR0915  a flat list of checks, one per key
     where = config.path
     src = config.source
     if src.max_bytes <= 0:
@@ -255,6 +258,8 @@ def _validate(config: Config) -> None:  # noqa: PLR0912  a flat list of checks, 
             "(set it to that folder, e.g. the KOTD's src/; one file is `--src-rpm FILE`)",
             where=where,
         )
+    if src.deadline_seconds < src.timeout_seconds:
+        raise ConfigError("'source.deadline_seconds' must be at least 'source.timeout_seconds'", where=where)
     if not src.tarball or "/" in src.tarball:
         raise ConfigError("'source.tarball' must be a file name", where=where)
     if src.keys:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Config, TargetConfig
+from .deadline import Deadline
 from .errors import GitError, InternalError, PatchsyncError, as_error
 from .model import PatchSet, SourceInfo, TargetDrift
 from .patches.parse import ParseCache
@@ -39,6 +40,10 @@ __all__ = ["CYCLE_LOCK_WAIT", "CycleResult", "run_cycle"]
 #: Seconds a second process waits for the cycle lock before giving up and
 #: naming the holder (issue 5, section 1: "waits briefly").
 CYCLE_LOCK_WAIT = 10.0
+
+#: A cycle ends by this many times ``source.deadline_seconds``: the fetch
+#: has one, git, the history and the mail the other.
+CYCLE_DEADLINE_FACTOR = 2
 
 StopFlag = Callable[[], bool]
 
@@ -139,7 +144,14 @@ def run_cycle(
     """
     targets = (config.target(target),) if target else config.targets
     wait = CYCLE_LOCK_WAIT if lock_wait is None else lock_wait
-    with hold_cycle(config.state, wait=wait, what=f"{trigger} cycle") as state:
+    # Every cycle ends in bounded time: the fetch by source.deadline_seconds
+    # (its HTTP client's own deadline), the rest by twice that.
+    seconds = CYCLE_DEADLINE_FACTOR * config.source.deadline_seconds
+    what = f"its deadline ({CYCLE_DEADLINE_FACTOR} x source.deadline_seconds = {seconds:g} s)"
+    with (
+        hold_cycle(config.state, wait=wait, what=f"{trigger} cycle") as state,
+        Deadline(seconds, what) as deadline,
+    ):
         started = utcnow()
         run_id = state.begin_run(trigger, started)
         log.debug("cycle #%d started (%s)", run_id, trigger)
@@ -155,6 +167,7 @@ def run_cycle(
                 sync=sync,
                 dry_run=dry_run,
                 stop=stop or (lambda: False),
+                deadline=deadline,
             )
             result = _with(result, run_id=run_id)
             report = _render(config, state, result)
@@ -162,12 +175,12 @@ def run_cycle(
             state.finish_run(run_id, result, report.as_bytes() if report else None)
             recorded = True
             if result.mail == "pending" and report is not None:
-                result = _with(result, mail=_deliver(config, state, result, report))
+                result = _with(result, mail=_deliver(config, state, result, report, deadline))
                 state.set_run_mail(run_id, result.mail)
             elif mail and config.report is not None and not dry_run:
                 # Nothing new to say, but mails a dead server left behind
                 # are retried every cycle.
-                _flush(config, state)
+                _flush(config, state, deadline)
         except BaseException as exc:
             # Stopped, a bug, a database or disk failing, Ctrl-C: the run
             # is recorded as stopped or failed, never left "running".
@@ -216,6 +229,7 @@ def _run_steps(
     sync: bool,
     dry_run: bool,
     stop: StopFlag,
+    deadline: Deadline,
 ) -> CycleResult:
     def done(source: SourceInfo | None, runs: list[TargetRun], error: str = "") -> CycleResult:
         return CycleResult(
@@ -246,12 +260,28 @@ def _run_steps(
     for tconf in targets:
         if stop():
             raise Stopped(f"stopped before target {tconf.name!r}")
+        if deadline.passed():
+            # The report still goes out (what its deadline leaves of the
+            # cycle); the targets not reached say why.
+            log.error("target %s: not reached: the cycle passed %s", tconf.name, deadline.what)
+            runs.append(
+                TargetRun(
+                    name=tconf.name,
+                    mode=tconf.mode,
+                    status="error",
+                    ref=tconf.review_ref,
+                    error=f"not reached: the cycle passed {deadline.what}",
+                )
+            )
+            continue
         runs.append(_one_target(config, state, patchset, tconf, parses, sync=sync, dry_run=dry_run))
     if sync and not dry_run:
         if all(r.status in ("updated", "up-to-date") for r in runs):
             state.put(KEY_LAST_SYNCED, source.to_json())
         if stop():
             raise Stopped("stopped before housekeeping")
+        if deadline.passed():
+            return done(source, runs)
         try:
             _housekeeping(config)
         except PatchsyncError as exc:
@@ -329,7 +359,7 @@ def _mail_state(config: Config, result: CycleResult, *, mail: bool, dry_run: boo
     return "pending"
 
 
-def _deliver(config: Config, state: State, result: CycleResult, report: mailreport.Report) -> str:
+def _deliver(config: Config, state: State, result: CycleResult, report: mailreport.Report, deadline: Deadline) -> str:
     assert config.report is not None
     mail_id = state.queue_mail(
         run_id=result.run_id,
@@ -342,14 +372,14 @@ def _deliver(config: Config, state: State, result: CycleResult, report: mailrepo
     )
     if mail_id is None:
         log.info("report %r was mailed before; not sending it again", report.subject)
-        _flush(config, state)
+        _flush(config, state, deadline)
         return "duplicate"
-    _flush(config, state)
+    _flush(config, state, deadline)
     return "sent" if all(m.id != mail_id for m in state.unsent()) else "queued"
 
 
-def _flush(config: Config, state: State) -> None:
+def _flush(config: Config, state: State, deadline: Deadline) -> None:
     from .mail import flush_outbox
 
     assert config.report is not None
-    flush_outbox(state, config.report)
+    flush_outbox(state, config.report, deadline=deadline)

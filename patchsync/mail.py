@@ -16,12 +16,14 @@ import logging
 import os
 import re
 import smtplib
+import socket
 import ssl
 from collections.abc import Sequence
 from email.utils import parseaddr
 from pathlib import Path
 
 from .config import ReportConfig
+from .deadline import Deadline
 from .errors import MailError
 from .runs import utcnow
 from .state import State
@@ -70,19 +72,31 @@ def send(
     *,
     recipients: Sequence[str] | None = None,
     timeout: float = SMTP_TIMEOUT_SECONDS,
+    deadline: Deadline | None = None,
 ) -> None:
-    """Deliver one message; every failure is a one-line :class:`MailError`."""
+    """Deliver one message; every failure is a one-line :class:`MailError`.
+
+    ``timeout`` bounds each SMTP command; ``deadline`` (the cycle's) the
+    whole conversation, so a server answering a byte at a time cannot hold
+    the cycle past it.
+    """
     where = _where(report)
+    if deadline is not None:
+        if deadline.passed():
+            raise MailError(f"not sent: the cycle passed {deadline.what}", where=where)
+        timeout = deadline.bound(timeout)
     to = [parseaddr(a)[1] or a for a in (recipients or report.to)]
     sender = parseaddr(report.from_)[1] or report.from_
     smtp: smtplib.SMTP | None = None
     refused: dict[str, tuple[int, bytes]] | None = None
     try:
-        smtp = _open(report, timeout)
+        smtp = _open(report, timeout, deadline)
         refused = smtp.sendmail(sender, to, _crlf(message))
     except smtplib.SMTPRecipientsRefused as exc:
         raise MailError(f"every recipient refused: {', '.join(exc.recipients)}", where=where) from None
     except (smtplib.SMTPException, OSError) as exc:
+        if deadline is not None and deadline.passed():
+            raise MailError(f"gave up: the cycle passed {deadline.what}", where=where) from None
         raise _failure(report, exc, "cannot send") from None
     finally:
         if smtp is not None and refused is None:
@@ -117,7 +131,35 @@ def login(report: ReportConfig, *, timeout: float = SMTP_TIMEOUT_SECONDS) -> Non
             smtp.close()
 
 
-def _open(report: ReportConfig, timeout: float) -> smtplib.SMTP:
+class _Watched(smtplib.SMTP):
+    """An SMTP client whose socket a deadline watches from before the server's greeting."""
+
+    deadline: Deadline | None = None
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # The one place smtplib makes its socket (SMTP_SSL overrides it too):
+        # a greeting trickled a byte at a time is cut by the deadline as well.
+        sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+        if self.deadline is not None:
+            self.deadline.watch(sock)
+        return sock  # type: ignore[no-any-return]
+
+
+class _Plain(_Watched):
+    def __init__(self, host: str, port: int, timeout: float, deadline: Deadline | None) -> None:
+        self.deadline = deadline
+        super().__init__(host, port, timeout=timeout)
+
+
+class _Tls(_Watched, smtplib.SMTP_SSL):
+    def __init__(
+        self, host: str, port: int, timeout: float, deadline: Deadline | None, context: ssl.SSLContext
+    ) -> None:
+        self.deadline = deadline
+        smtplib.SMTP_SSL.__init__(self, host, port, timeout=timeout, context=context)
+
+
+def _open(report: ReportConfig, timeout: float, deadline: Deadline | None = None) -> smtplib.SMTP:
     """A connection ready for MAIL FROM: TLS as configured, logged in when a username is set."""
     secret = password(report) if report.username else None
     if report.username and secret is None:
@@ -129,12 +171,14 @@ def _open(report: ReportConfig, timeout: float) -> smtplib.SMTP:
     context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if report.ssl:
-        smtp = smtplib.SMTP_SSL(report.smtp_host, report.smtp_port, timeout=timeout, context=context)
+        smtp = _Tls(report.smtp_host, report.smtp_port, timeout, deadline, context)
     else:
-        smtp = smtplib.SMTP(report.smtp_host, report.smtp_port, timeout=timeout)
+        smtp = _Plain(report.smtp_host, report.smtp_port, timeout, deadline)
     try:
         if report.starttls:
             smtp.starttls(context=context)
+            if deadline is not None and smtp.sock is not None:
+                deadline.watch(smtp.sock)  # the TLS socket replaced the plain one
         if report.username:
             assert secret is not None
             smtp.login(report.username, secret)
@@ -164,10 +208,12 @@ def _smtp_text(exc: smtplib.SMTPResponseException) -> str:
     return text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
 
 
-def flush_outbox(state: State, report: ReportConfig) -> None:
+def flush_outbox(state: State, report: ReportConfig, *, deadline: Deadline | None = None) -> None:
     """Send every unsent mail, oldest first; failures stay queued for next time.
 
     What happened is in the outbox (``sent``, ``attempts``, ``last_error``).
+    ``deadline`` (the cycle's) bounds the whole flush: what it cuts off
+    stays queued for the next cycle.
     """
     error = ""
     after = 0
@@ -183,7 +229,7 @@ def flush_outbox(state: State, report: ReportConfig) -> None:
                 # the rest; they stay queued.
                 continue
             try:
-                send(report, mail.message)
+                send(report, mail.message, deadline=deadline)
             except MailError as exc:
                 error = str(exc)
                 state.mark_failed(mail.id, error)

@@ -174,7 +174,7 @@ def test_cli_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
     result = run_cli("config", "check", "--config", str(path))
     assert result.returncode == 2
     assert result.stderr == f"patchsync: error: {path}: unknown key 'source.bogus' (expected one of: " + (
-        "keys, max_bytes, package, retries, series_symbols, tarball, timeout_seconds, url)\n"
+        "deadline_seconds, keys, max_bytes, package, retries, series_symbols, tarball, timeout_seconds, url)\n"
     )
     assert result.stdout == ""
 

@@ -239,9 +239,13 @@ def _transfer(  # noqa: PLR0912, PLR0915  one retry loop: each answer's handling
                 except requests.RequestException as exc:
                     problem = describe(exc)
                 else:
-                    if total is None or sink.size >= total:
+                    if http.deadline.passed():
+                        # Cut by the deadline: an end of stream, not the end of the file.
+                        problem = "still arriving"
+                    elif total is None or sink.size >= total:
                         return
-                    problem = "connection closed mid-body"
+                    else:
+                        problem = "connection closed mid-body"
         finally:
             response.close()
         # A broken transfer: keep what arrived and resume it.

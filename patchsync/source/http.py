@@ -2,9 +2,13 @@
 
 Connection errors, 5xx and 429 are retried with exponential backoff (a
 ``Retry-After`` header wins), at most ``retries`` times and never past a
-total time budget, so a dead mirror costs a bounded wait.  TLS certificates
-are always verified.  Every body byte received is counted, so a run can say
-what it cost (JSON ``source.bytes_transferred``).
+total time budget, so a dead mirror costs a bounded wait.  Everything a
+client does, every request with its retries and resumes, ends by one
+overall deadline (``source.deadline_seconds``), enforced on its sockets
+(:mod:`patchsync.deadline`), so a mirror that trickles a byte at a time
+cannot hold a cycle either.  TLS certificates are always verified.  Every
+body byte received is counted, so a run can say what it cost (JSON
+``source.bytes_transferred``).
 
 Index pages and repository metadata are fetched with conditional GETs (RFC
 9110 13.1: ``ETag``/``Last-Modified``, :func:`get_page`): the last body of
@@ -19,16 +23,23 @@ import hashlib
 import json
 import logging
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .. import __version__
+from ..config import SourceConfig
+from ..deadline import Deadline
 from ..errors import DownloadError
 from ..statedir import write_atomic
 
@@ -113,14 +124,57 @@ def describe(exc: requests.RequestException) -> str:
     return type(exc).__name__
 
 
+class _WatchedAdapter(HTTPAdapter):
+    """An adapter whose every new socket is watched by ``deadline``.
+
+    Sockets are registered where urllib3 creates them (before the TLS
+    handshake, which a trickling server can stretch too) and again once
+    wrapped; a connection kept alive for the next request is already known.
+    """
+
+    def __init__(self, deadline: Deadline) -> None:
+        self.deadline = deadline  # before super(): it calls init_poolmanager
+        super().__init__()
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        watch = self.deadline.watch
+
+        class Plain(HTTPConnection):
+            def _new_conn(self) -> socket.socket:
+                sock = super()._new_conn()
+                watch(sock)
+                return sock
+
+        class Tls(HTTPSConnection):
+            def _new_conn(self) -> socket.socket:
+                sock = super()._new_conn()
+                watch(sock)
+                return sock
+
+            def connect(self) -> None:
+                super().connect()
+                if self.sock is not None:
+                    watch(self.sock)
+
+        class PlainPool(HTTPConnectionPool):
+            ConnectionCls = Plain
+
+        class TlsPool(HTTPSConnectionPool):
+            ConnectionCls = Tls
+
+        self.poolmanager.pool_classes_by_scheme = {"http": PlainPool, "https": TlsPool}
+
+
 class Http:
-    """A requests Session with patchsync's timeouts, retries and byte counter."""
+    """A requests Session with patchsync's timeouts, retries, deadline and byte counter."""
 
     def __init__(
         self,
         *,
         timeout: float,
         retries: int,
+        deadline_seconds: float | None = None,
         total_seconds: float | None = None,
         backoff: float = BACKOFF_BASE,
         sleep: Callable[[float], None] = time.sleep,
@@ -132,9 +186,15 @@ class Http:
         self.backoff = backoff
         self.sleep = sleep
         self.clock = clock
+        seconds = deadline_seconds if deadline_seconds is not None else SourceConfig.deadline_seconds
+        #: The end of everything this client does (``source.deadline_seconds``).
+        self.deadline = Deadline(seconds, f"source.deadline_seconds ({seconds:g} s)")
         #: Body bytes received by every request of this client.
         self.bytes_received = 0
         self.session = requests.Session()
+        adapter = _WatchedAdapter(self.deadline)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.session.verify = True
         self.session.headers["User-Agent"] = f"patchsync/{__version__}"
         # Range offsets and digests are about the bytes on the server: never
@@ -142,6 +202,7 @@ class Http:
         self.session.headers["Accept-Encoding"] = "identity"
 
     def close(self) -> None:
+        self.deadline.cancel()
         self.session.close()
 
     def __enter__(self) -> Http:
@@ -163,10 +224,11 @@ class Http:
         started = self.clock()
         attempt = 0
         while True:
+            if self.deadline.passed():
+                raise self.deadline_error(url, "no answer")
+            bound = self.deadline.bound(self.timeout)
             try:
-                response = self.session.get(
-                    url, headers=dict(headers or {}), stream=True, timeout=(self.timeout, self.timeout)
-                )
+                response = self.session.get(url, headers=dict(headers or {}), stream=True, timeout=(bound, bound))
             except requests.exceptions.SSLError as exc:
                 # Not transient: retrying a bad certificate only delays the error.
                 raise DownloadError(describe(exc), where=url) from exc
@@ -190,8 +252,13 @@ class Http:
         # not look like a hung run for the whole retry budget.
         log.warning("retrying %d/%d in %s s: %s: %s", attempt + 1, self.retries, f"{wait:.3g}", url, problem)
 
+    def deadline_error(self, url: str, problem: str) -> DownloadError:
+        return DownloadError(f"{problem} (gave up: the transfer passed {self.deadline.what})", where=url)
+
     def check_budget(self, url: str, problem: str, attempt: int, wait: float, started: float) -> None:
-        """Raise once ``attempt`` used the last retry or waiting would pass the time budget."""
+        """Raise once ``attempt`` used the last retry or waiting would pass the time budget or deadline."""
+        if self.deadline.passed():
+            raise self.deadline_error(url, problem)
         if attempt >= self.retries:
             tries = "attempt" if attempt == 0 else "attempts"
             raise DownloadError(f"{problem} (gave up after {attempt + 1} {tries})", where=url)
@@ -199,6 +266,10 @@ class Http:
             raise DownloadError(
                 f"{problem} (gave up: retrying in {wait:.0f} s would pass the {self.total_seconds:.0f} s budget)",
                 where=url,
+            )
+        if wait >= self.deadline.remaining():
+            raise DownloadError(
+                f"{problem} (gave up: retrying in {wait:.0f} s would pass {self.deadline.what})", where=url
             )
 
     def iter_body(self, response: requests.Response) -> Iterator[bytes]:
@@ -225,6 +296,9 @@ class Http:
                     if size > limit:
                         raise DownloadError(f"response larger than {limit} bytes", where=url)
                     parts.append(chunk)
+                if self.deadline.passed():
+                    # The deadline cut the connection: what arrived is not the whole body.
+                    raise self.deadline_error(url, f"body cut after {size} bytes")
                 response._content = b"".join(parts)
                 return response
             except requests.RequestException as exc:

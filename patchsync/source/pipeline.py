@@ -67,7 +67,11 @@ log = logging.getLogger(__name__)
 
 
 def make_http(config: Config) -> Http:
-    return Http(timeout=config.source.timeout_seconds, retries=config.source.retries)
+    return Http(
+        timeout=config.source.timeout_seconds,
+        retries=config.source.retries,
+        deadline_seconds=config.source.deadline_seconds,
+    )
 
 
 def keyring_for(config: Config) -> Keyring | None:
