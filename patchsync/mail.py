@@ -3,11 +3,12 @@
 A report is stored in the state database first, then sent, then marked
 sent.  A mail that cannot be sent (server down, login refused) stays in
 the outbox and the next cycle retries it.  Once the server has answered
-250 to DATA the mail is delivered, whatever QUIT brings.  The one window
-that cannot be closed is a run killed between that 250 and the outbox
-update (one small database write): the next cycle sends that one mail
-again.  It is never lost.  Deduplication
-happens when a report is queued (:meth:`patchsync.state.State.queue_mail`).
+250 to DATA the mail is delivered, whatever QUIT brings, and it is marked
+sent right then, before QUIT.  The one window that cannot be closed is a
+run killed between that 250 and the outbox update (one small database
+write): the next cycle sends that one mail again, at most once.  It is
+never lost.  Deduplication happens when a report is queued
+(:meth:`patchsync.state.State.queue_mail`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from email.utils import parseaddr
 from pathlib import Path
 
@@ -73,12 +74,16 @@ def send(
     recipients: Sequence[str] | None = None,
     timeout: float = SMTP_TIMEOUT_SECONDS,
     deadline: Deadline | None = None,
+    delivered: Callable[[], None] | None = None,
 ) -> None:
     """Deliver one message; every failure is a one-line :class:`MailError`.
 
     ``timeout`` bounds each SMTP command; ``deadline`` (the cycle's) the
     whole conversation, so a server answering a byte at a time cannot hold
-    the cycle past it.
+    the cycle past it.  ``delivered`` runs the moment the server took the
+    message (its 250 to DATA), before QUIT: the outbox records the mail as
+    sent there, so the window in which a killed run sends it again is that
+    one call, not a QUIT a slow server may stretch.
     """
     where = _where(report)
     if deadline is not None:
@@ -107,6 +112,8 @@ def send(
     assert smtp is not None
     assert refused is not None
     try:
+        if delivered is not None:
+            delivered()
         smtp.quit()
     except (smtplib.SMTPException, OSError) as exc:
         log.info("%s: delivered; QUIT failed: %s", where, exc or type(exc).__name__)
@@ -208,6 +215,10 @@ def _smtp_text(exc: smtplib.SMTPResponseException) -> str:
     return text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
 
 
+def _marker(state: State, mail_id: int) -> Callable[[], None]:
+    return lambda: state.mark_sent(mail_id, utcnow())
+
+
 def flush_outbox(state: State, report: ReportConfig, *, deadline: Deadline | None = None) -> None:
     """Send every unsent mail, oldest first; failures stay queued for next time.
 
@@ -229,11 +240,10 @@ def flush_outbox(state: State, report: ReportConfig, *, deadline: Deadline | Non
                 # the rest; they stay queued.
                 continue
             try:
-                send(report, mail.message, deadline=deadline)
+                send(report, mail.message, deadline=deadline, delivered=_marker(state, mail.id))
             except MailError as exc:
                 error = str(exc)
                 state.mark_failed(mail.id, error)
                 log.warning("mail %r stays in the outbox: %s", mail.subject, error)
                 continue
-            state.mark_sent(mail.id, utcnow())
         log.info("mailed %r to %s", mail.subject, ", ".join(report.to))
