@@ -174,21 +174,78 @@ def run_cycle(
             result = _with(result, mail=_mail_state(config, result, mail=mail, dry_run=dry_run))
             state.finish_run(run_id, result, report.as_bytes() if report else None)
             recorded = True
+            # Checked before the mail (so it is queued where it will be
+            # found) and after it (so its outbox row is not lost either).
+            result = _same_database(state, result, report)
             if result.mail == "pending" and report is not None:
                 result = _with(result, mail=_deliver(config, state, result, report, deadline))
-                state.set_run_mail(run_id, result.mail)
+                state.set_run_mail(result.run_id or run_id, result.mail)
             elif mail and config.report is not None and not dry_run:
                 # Nothing new to say, but mails a dead server left behind
                 # are retried every cycle.
                 _flush(config, state, deadline)
+            result = _same_database(state, result, report)
         except BaseException as exc:
             # Stopped, a bug, a database or disk failing, Ctrl-C: the run
             # is recorded as stopped or failed, never left "running".
             if not recorded:
                 _record_failure(state, run_id, exc, trigger=trigger, started=started, sync=sync, dry_run=dry_run)
             raise
-        log.debug("cycle #%d finished: %s (mail: %s)", run_id, result.result, result.mail)
+        log.debug("cycle #%d finished: %s (mail: %s)", result.run_id, result.result, result.mail)
         return result
+
+
+def _same_database(state: State, result: CycleResult, report: mailreport.Report | None) -> CycleResult:
+    """Record the run again if its SQLite file was deleted or replaced under it.
+
+    The open connection went on writing to the old file, which disappears
+    with it: the run, what it saw and wrote, and every unsent mail would be
+    lost without a word.  They are written again into the database now at
+    the path (a new, empty one if the file is gone), and a warning says so.
+    """
+    if not state.replaced():
+        return result
+    unsent = state.reopen()
+    run_id = state.begin_run(result.trigger, result.started)
+    result = _with(result, run_id=run_id)
+    if result.source is not None:
+        state.put(KEY_LAST_SEEN, result.source.to_json())
+        if result.synced and not result.dry_run:
+            _record_written(state, result)
+    state.finish_run(run_id, result, report.as_bytes() if report else None)
+    for old in unsent:
+        state.queue_mail(
+            run_id=None,  # the old file's run ids mean nothing here
+            dedup_key=old.dedup_key,
+            message_id=old.message_id,
+            targets=old.targets,
+            subject=old.subject,
+            message=old.message,
+            created=datetime.fromisoformat(old.created),
+        )
+    if report is not None and result.mail in ("sent", "queued"):
+        mail_id = _queue(state, result, report)
+        if mail_id is not None and result.mail == "sent":
+            state.mark_sent(mail_id, utcnow())
+    log.warning(
+        "%s: the state database was deleted or replaced during the run; run #%d and %d unsent mail%s "
+        "are recorded again in the one there now",
+        state.where,
+        run_id,
+        len(unsent),
+        "" if len(unsent) == 1 else "s",
+    )
+    return result
+
+
+def _record_written(state: State, result: CycleResult) -> None:
+    """What a successful sync records besides the run (as :func:`_run_steps` does as it goes)."""
+    assert result.source is not None
+    for run in result.targets:
+        if run.status == "updated" and run.head:
+            state.record_written(run.name, sha=run.head, ref=run.ref, source_file=result.source.file, when=utcnow())
+    if all(r.status in ("updated", "up-to-date") for r in result.targets):
+        state.put(KEY_LAST_SYNCED, result.source.to_json())
 
 
 def _record_failure(
@@ -361,7 +418,17 @@ def _mail_state(config: Config, result: CycleResult, *, mail: bool, dry_run: boo
 
 def _deliver(config: Config, state: State, result: CycleResult, report: mailreport.Report, deadline: Deadline) -> str:
     assert config.report is not None
-    mail_id = state.queue_mail(
+    mail_id = _queue(state, result, report)
+    if mail_id is None:
+        log.info("report %r was mailed before; not sending it again", report.subject)
+        _flush(config, state, deadline)
+        return "duplicate"
+    _flush(config, state, deadline)
+    return "sent" if all(m.id != mail_id for m in state.unsent()) else "queued"
+
+
+def _queue(state: State, result: CycleResult, report: mailreport.Report) -> int | None:
+    return state.queue_mail(
         run_id=result.run_id,
         dedup_key=report.dedup_key,
         message_id=report.message_id,
@@ -370,12 +437,6 @@ def _deliver(config: Config, state: State, result: CycleResult, report: mailrepo
         message=report.as_bytes(),
         created=result.finished,
     )
-    if mail_id is None:
-        log.info("report %r was mailed before; not sending it again", report.subject)
-        _flush(config, state, deadline)
-        return "duplicate"
-    _flush(config, state, deadline)
-    return "sent" if all(m.id != mail_id for m in state.unsent()) else "queued"
 
 
 def _flush(config: Config, state: State, deadline: Deadline) -> None:

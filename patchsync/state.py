@@ -145,7 +145,13 @@ class State:
 
     def __init__(self, state_dir: str | os.PathLike[str], database: str = "") -> None:
         self.host = db.host_name()
-        self._engine, self.where = db.create_engine(state_dir, database)
+        self._state_dir = state_dir
+        self._database = database
+        self._open()
+
+    def _open(self) -> None:
+        state_dir = self._state_dir
+        self._engine, self.where = db.create_engine(state_dir, self._database)
         self.backend = self._engine.dialect.name
         try:
             self._conn = self._engine.connect()
@@ -168,6 +174,37 @@ class State:
         except BaseException:
             self.close()
             raise
+        self._identity = self._file_identity()
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        """The SQLite file's (device, inode), or None (PostgreSQL, or no file)."""
+        if self.backend != "sqlite":
+            return None
+        try:
+            st = os.stat(self.where)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def replaced(self) -> bool:
+        """Whether the SQLite file was deleted or replaced since it was opened.
+
+        The open connection keeps writing to the old file (on Linux an
+        unlinked file lives on while it is open), so everything recorded
+        after that would vanish with the connection.
+        """
+        return self.backend == "sqlite" and self._file_identity() != self._identity
+
+    def reopen(self) -> list[OutboxMail]:
+        """Open the database now at the path (a new one, if the file is gone); the old file's unsent mail.
+
+        The unsent mail is read from the old file first, through the open
+        connection, for the caller to queue again.
+        """
+        unsent = self.unsent()
+        self.close()
+        self._open()
+        return unsent
 
     def __enter__(self) -> State:
         return self
