@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import bz2
 import io
-import resource
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -21,10 +19,8 @@ import pytest
 from patchsync.errors import TarballError
 from patchsync.patches.tarball import MAX_EXTENDED, MAX_MEMBER, MAX_TOTAL, read_tarball
 
-from .conftest import REPO_ROOT
+from .limits import run_limited
 
-#: The bound the README promises for any input, address space included.
-MEMORY_LIMIT = 200 * 1024 * 1024
 GIB = 1024**3
 _ZEROS_64M = bz2.compress(b"\0" * (64 << 20), 9)
 
@@ -64,18 +60,7 @@ def read_limited(data: bytes, tmp_path: Path) -> subprocess.CompletedProcess[str
         "    sys.exit(2)\n"
     )
 
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-
-    return subprocess.run(
-        [sys.executable, "-c", code, str(path)],
-        preexec_fn=limit,
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=60,
-        check=False,
-    )
+    return run_limited(code, str(path), timeout=60)
 
 
 @pytest.mark.parametrize(
@@ -109,13 +94,7 @@ def test_members_up_to_every_limit_stay_under_the_memory_bound(tmp_path: Path) -
 
 def test_the_memory_limit_is_real(tmp_path: Path) -> None:
     """The child's limit does stop a real 3 GB allocation (so the test above proves something)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", "b = bytearray(3 * 1024**3)"],
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT)),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = run_limited("b = bytearray(3 * 1024**3)")
     assert proc.returncode != 0
     assert "MemoryError" in proc.stderr
 

@@ -20,6 +20,7 @@ from patchsync.rpm.header import RpmFileEntry, parse_headers
 from patchsync.rpm.payload import read_members
 from tests import rpmtools
 from tests.conftest import DATA, require_tool
+from tests.limits import MEMORY_LIMIT, run_limited
 from tests.rpmbuild import make_tarball
 
 KOTD = DATA / "kotd" / "2.6.32.10"
@@ -140,20 +141,40 @@ def test_not_cpio(packages: dict[str, Path], tmp_path: Path) -> None:
 
 
 def test_decompression_bomb_is_walked_in_bounded_chunks(packages: dict[str, Path], tmp_path: Path) -> None:
-    """A member of 64 MB of zeros (which the header does not list) is skipped, never held."""
+    """A member of 256 MB of zeros (which the header does not list) is skipped, never held.
+
+    Read in a child under the memory limit, which is smaller than the bomb.
+    """
     pkg = packages["gzip"].read_bytes()
     archive = _gzip_payload(pkg)
-    big = 64 * 1024 * 1024
+    big = 256 * 1024 * 1024
+    assert big > MEMORY_LIMIT
     filler = (
         b"070701" + b"".join(f"{v:08X}".encode() for v in (1, 0o100644, 0, 0, 1, 0, big, 0, 0, 0, 0, 6, 0)) + b"aaaaa\0"
     )
-    z = zlib.compressobj(9, zlib.DEFLATED, 31)
-    stream = z.compress(filler) + z.compress(b"\0" * big) + z.compress(archive) + z.flush()
+    z = zlib.compressobj(1, zlib.DEFLATED, 31)
+    stream = z.compress(filler)
+    chunk = bytes(16 * 1024 * 1024)
+    for _ in range(big // len(chunk)):
+        stream += z.compress(chunk)
+    stream += z.compress(archive) + z.flush()
     bad = tmp_path / "bomb.src.rpm"
     bad.write_bytes(rpmtools.replace_payload(pkg, stream))
-    _h, found = read_members(bad, WANTED)
-    assert found["patches.xen.tar.bz2"] == TARBALL
-    assert hashlib.sha256(found["series.conf"]).hexdigest() == hashlib.sha256(SERIES).hexdigest()
+    proc = run_limited(
+        "import hashlib, sys\n"
+        "from pathlib import Path\n"
+        "from patchsync.rpm.payload import read_members\n"
+        "_h, found = read_members(Path(sys.argv[1]), tuple(sys.argv[2:]))\n"
+        "for name in sorted(found):\n"
+        "    print(name, hashlib.sha256(found[name]).hexdigest())\n",
+        str(bad),
+        *WANTED,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == [
+        f"{name} {hashlib.sha256(data).hexdigest()}"
+        for name, data in sorted({"patches.xen.tar.bz2": TARBALL, "series.conf": SERIES}.items())
+    ]
 
 
 def _archive_and_headers(pkg: bytes) -> tuple[bytes, tuple[RpmFileEntry, ...], list[int]]:
