@@ -213,6 +213,7 @@ def test_body_is_the_exact_text() -> None:
         "    files: arch/x86/kernel/setup.c\n"
         "    | error: patch failed: arch/x86/kernel/setup.c:12\n"
         "    | error: arch/x86/kernel/setup.c: patch does not apply\n"
+        "    next: hold xen3-patch-07.diff (the target's 'hold') or update it by hand on the branch, then sync again\n"
         "\n"
         "-- \n"
         f"patchsync {__version__}\n"

@@ -23,6 +23,7 @@ from .. import __version__
 from ..config import TargetConfig
 from ..model import STATUSES, UNCHECKED, SourceInfo
 from ..runs import CycleResult, TargetRun
+from . import next_step
 
 #: More changed patches than this and the interdiffs come as one combined
 #: ``interdiff.diff`` (issue 5, section 4): mail clients choke on hundreds
@@ -269,6 +270,8 @@ def _target_lines(target: TargetRun, conf: TargetConfig | None = None) -> list[s
         if conflict.files:
             lines.append("    files: " + ", ".join(conflict.files))
         lines += _indent(conflict.message, "    | ")
+        if conflict.patch:
+            lines.append(f"    next: {next_step(conflict.patch)}")
     if target.error:
         lines += ["", "  error:", *_indent(target.error, "    ")]
     if target.warnings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..runs import CycleResult, TargetRun
+from . import next_step
 
 
 def target_json(target: TargetRun, *, dry_run: bool) -> dict[str, Any]:
@@ -70,10 +71,7 @@ def render_text(result: CycleResult) -> str:
                 what = f"{what} in commit {conflict.commit[:12]}".strip()
             lines.append(f"  conflict: {what}: {conflict.message}")
             if conflict.patch:
-                lines.append(
-                    f"  next: hold {conflict.patch} (the target's 'hold') or update it by hand on the branch,"
-                    " then sync again"
-                )
+                lines.append(f"  next: {next_step(conflict.patch)}")
         for commit in target.dropped:
             why = f" ({', '.join(commit.patches)} removed from the KOTD)" if commit.patches else ""
             lines.append(f"  {'would drop' if dry_run else 'dropped'} {commit.sha[:12]} {commit.subject}{why}")
