@@ -30,6 +30,9 @@ CONFIG_ENV = "PATCHSYNC_CONFIG"
 
 GIB = 1024**3
 
+#: The name a single ``[source]`` table stands for.
+DEFAULT_SOURCE = "default"
+
 # Placeholders a subject template may use; anything else is refused at load
 # time so a typo never reaches a commit message.
 SUBJECT_FIELDS = frozenset({"name", "previous_name", "package", "version", "release"})
@@ -45,6 +48,8 @@ _REF_COMPONENT = re.compile(r"^(?!\.)(?!.*\.\.)(?!.*\.lock$)(?!.*@\{)[^\x00-\x20
 class SourceConfig:
     """Where the KOTD src.rpms come from and what to take out of them."""
 
+    #: Names the source in targets, state and reports; a git ref component.
+    name: str = DEFAULT_SOURCE
     url: str = ""
     package: str = "kernel-source"
     tarball: str = "patches.xen.tar.bz2"
@@ -89,6 +94,8 @@ class TargetConfig:
     name: str
     repo: str
     branch: str
+    #: The ``[[source]]`` this tree follows; filled in at load time when there is one source.
+    source: str = ""
     base: str = ""
     patches_dir: str = "debian.ec2/patches"
     mode: Mode = "released"
@@ -160,11 +167,35 @@ class Config:
     """The whole configuration file."""
 
     path: str
-    source: SourceConfig = field(default_factory=SourceConfig)
+    #: In config order; a single ``[source]`` table is one source named ``default``.
+    sources: tuple[SourceConfig, ...] = (SourceConfig(),)
     state: StateConfig = field(default_factory=StateConfig)
     targets: tuple[TargetConfig, ...] = ()
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     report: ReportConfig | None = None
+    #: Problems that do not stop a run (a source no target follows), for the caller to log.
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> SourceConfig:
+        """The first source: the only one in a single-source config."""
+        return self.sources[0]
+
+    def source_named(self, name: str) -> SourceConfig:
+        """The source called ``name``; an error naming the known ones otherwise."""
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources)
+        raise ConfigError(f"no source named {name!r} (known: {known})", where=self.path)
+
+    def source_of(self, target: TargetConfig) -> SourceConfig:
+        """The source ``target`` follows."""
+        return self.source_named(target.source)
+
+    def targets_of(self, source: SourceConfig) -> tuple[TargetConfig, ...]:
+        """The targets following ``source``, in config order."""
+        return tuple(t for t in self.targets if t.source == source.name)
 
     def target(self, name: str) -> TargetConfig:
         """The target called ``name``; an error naming the known ones otherwise."""
@@ -202,7 +233,7 @@ def load(path: str | os.PathLike[str]) -> Config:
 def parse(raw: Mapping[str, Any], where: str = "<config>") -> Config:
     """Validate an already-decoded TOML document."""
     _check_keys(raw, {"source", "state", "target", "schedule", "report"}, "", where)
-    source = _build(SourceConfig, raw.get("source", {}), "source", where)
+    sources = _sources(raw.get("source", {}), where)
     state = _build(StateConfig, raw.get("state", {}), "state", where)
     schedule = _build(ScheduleConfig, raw.get("schedule", {}), "schedule", where)
     report = None
@@ -215,16 +246,26 @@ def parse(raw: Mapping[str, Any], where: str = "<config>") -> Config:
     if not isinstance(targets_raw, list):
         raise ConfigError("'target' must be an array of tables ([[target]])", where=where)
     targets = tuple(
-        _remote_alias(_build(TargetConfig, t, f"target[{i}]", where), f"target[{i}]", where)
+        _with_source(
+            _remote_alias(_build(TargetConfig, t, f"target[{i}]", where), f"target[{i}]", where),
+            sources,
+            f"target[{i}]",
+            where,
+        )
         for i, t in enumerate(targets_raw)
+    )
+    followed = {t.source for t in targets}
+    warnings = tuple(
+        f"{where}: source {s.name!r} is followed by no target" for s in sources if targets and s.name not in followed
     )
     config = Config(
         path=where,
-        source=source,
+        sources=sources,
         state=state,
         targets=targets,
         schedule=schedule,
         report=report,
+        warnings=warnings,
     )
     _validate(config)
     return config
@@ -242,31 +283,46 @@ def _remote_alias(target: TargetConfig, key: str, where: str) -> TargetConfig:
     return dataclasses.replace(target, remote=name, push_remote=name)
 
 
-def _validate(config: Config) -> None:  # noqa: PLR0912, PLR0915  a flat list of checks, one per key
-    where = config.path
-    src = config.source
-    if src.max_bytes <= 0:
-        raise ConfigError("'source.max_bytes' must be positive", where=where)
-    if src.retries < 0:
-        raise ConfigError("'source.retries' must not be negative", where=where)
-    if src.timeout_seconds <= 0:
-        raise ConfigError("'source.timeout_seconds' must be positive", where=where)
-    if src.url.rstrip("/").endswith(".rpm"):
-        # Discovery would list "<file>/" and answer 404, which says nothing.
-        raise ConfigError(
-            f"'source.url' {src.url!r} names an rpm file, not the folder that lists the src.rpms "
-            "(set it to that folder, e.g. the KOTD's src/; one file is `--src-rpm FILE`)",
-            where=where,
-        )
-    if src.deadline_seconds < src.timeout_seconds:
-        raise ConfigError("'source.deadline_seconds' must be at least 'source.timeout_seconds'", where=where)
-    if not src.tarball or "/" in src.tarball:
-        raise ConfigError("'source.tarball' must be a file name", where=where)
-    if src.keys:
-        from .rpm.signature import load_keyring
+def _sources(value: Any, where: str) -> tuple[SourceConfig, ...]:
+    """``[source]`` (one source, named ``default`` unless it says) or ``[[source]]``."""
+    # A file holding both a [source] table and [[source]] tables is already
+    # refused by the TOML parser, which cannot make one key both.
+    if isinstance(value, list):
+        if not value:
+            raise ConfigError("'source' must hold at least one [[source]] table", where=where)
+        sources = tuple(_build(SourceConfig, t, f"source[{i}]", where) for i, t in enumerate(value))
+    else:
+        sources = (_build(SourceConfig, value, "source", where),)
+    seen: set[str] = set()
+    for i, source in enumerate(sources):
+        key = "source" if not isinstance(value, list) else f"source[{i}]"
+        if not _REF_COMPONENT.match(source.name):
+            raise ConfigError(f"'{key}.name' {source.name!r} is not a valid git ref component", where=where)
+        if source.name in seen:
+            raise ConfigError(f"'{key}.name' {source.name!r} is used twice", where=where)
+        seen.add(source.name)
+    return sources
 
-        # Names the key file that is missing, unreadable or holds no certificate.
-        load_keyring(src.keys)
+
+def _with_source(target: TargetConfig, sources: tuple[SourceConfig, ...], key: str, where: str) -> TargetConfig:
+    """``target`` naming the source it follows, which must exist."""
+    names = [s.name for s in sources]
+    if not target.source:
+        if len(sources) > 1:
+            raise ConfigError(
+                f"'{key}.source' is required when there are several sources (one of: {', '.join(names)})",
+                where=where,
+            )
+        return dataclasses.replace(target, source=names[0])
+    if target.source not in names:
+        raise ConfigError(f"'{key}.source' {target.source!r} names no source (known: {', '.join(names)})", where=where)
+    return target
+
+
+def _validate(config: Config) -> None:  # noqa: PLR0912  a flat list of checks, one per key
+    where = config.path
+    for i, src in enumerate(config.sources):
+        _validate_source(src, "source" if len(config.sources) == 1 else f"source[{i}]", where)
     if config.state.retain_srpms < 1 or config.state.retain_backups < 0:
         raise ConfigError("'state.retain_srpms' must be >= 1 and 'state.retain_backups' >= 0", where=where)
     check_database_url(config.state.database, where)
@@ -344,6 +400,31 @@ def _check_remote(target: TargetConfig, key: str, where: str) -> None:
             "review and merge the review branch by hand",
             where=where,
         )
+
+
+def _validate_source(src: SourceConfig, key: str, where: str) -> None:
+    if src.max_bytes <= 0:
+        raise ConfigError(f"'{key}.max_bytes' must be positive", where=where)
+    if src.retries < 0:
+        raise ConfigError(f"'{key}.retries' must not be negative", where=where)
+    if src.timeout_seconds <= 0:
+        raise ConfigError(f"'{key}.timeout_seconds' must be positive", where=where)
+    if src.url.rstrip("/").endswith(".rpm"):
+        # Discovery would list "<file>/" and answer 404, which says nothing.
+        raise ConfigError(
+            f"'{key}.url' {src.url!r} names an rpm file, not the folder that lists the src.rpms "
+            "(set it to that folder, e.g. the KOTD's src/; one file is `--src-rpm FILE`)",
+            where=where,
+        )
+    if src.deadline_seconds < src.timeout_seconds:
+        raise ConfigError(f"'{key}.deadline_seconds' must be at least '{key}.timeout_seconds'", where=where)
+    if not src.tarball or "/" in src.tarball:
+        raise ConfigError(f"'{key}.tarball' must be a file name", where=where)
+    if src.keys:
+        from .rpm.signature import load_keyring
+
+        # Names the key file that is missing, unreadable or holds no certificate.
+        load_keyring(src.keys)
 
 
 def _check_branches(target: TargetConfig, key: str, where: str) -> None:

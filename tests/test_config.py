@@ -174,7 +174,7 @@ def test_cli_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
     result = run_cli("config", "check", "--config", str(path))
     assert result.returncode == 2
     assert result.stderr == f"patchsync: error: {path}: unknown key 'source.bogus' (expected one of: " + (
-        "deadline_seconds, keys, max_bytes, package, retries, series_symbols, tarball, timeout_seconds, url)\n"
+        "deadline_seconds, keys, max_bytes, name, package, retries, series_symbols, tarball, timeout_seconds, url)\n"
     )
     assert result.stdout == ""
 
@@ -187,3 +187,82 @@ def test_in_process_cli_errors_stay_visible_to_the_log_check(caplog: pytest.LogC
     cli.setup_logging(verbose=False, quiet=False, debug=False)
     logging.getLogger("patchsync.test").warning("still captured")
     assert "still captured" in caplog.text
+
+
+TWO_SOURCES = """
+[[source]]
+name = "sle11-sp1"
+url = "http://127.0.0.1/kotd/SLE11-SP1/src/"
+keys = []
+
+[[source]]
+name = "head"
+url = "http://127.0.0.1/kotd/HEAD/src/"
+tarball = "patches.arch.tar.bz2"
+
+[[target]]
+name = "lucid-ec2"
+repo = "/r"
+branch = "ec2"
+source = "sle11-sp1"
+
+[[target]]
+name = "natty-ec2"
+repo = "/r"
+branch = "natty"
+source = "head"
+"""
+
+
+def test_several_sources_each_target_follows_its_own(tmp_path: Path) -> None:
+    cfg = config.load(write(tmp_path, TWO_SOURCES))
+    assert [s.name for s in cfg.sources] == ["sle11-sp1", "head"]
+    assert cfg.source_of(cfg.target("natty-ec2")).tarball == "patches.arch.tar.bz2"
+    assert cfg.source_of(cfg.target("lucid-ec2")).url == "http://127.0.0.1/kotd/SLE11-SP1/src/"
+    assert [t.name for t in cfg.targets_of(cfg.source_named("head"))] == ["natty-ec2"]
+    assert cfg.warnings == ()
+
+
+def test_single_source_table_is_the_default_source(tmp_path: Path) -> None:
+    cfg = config.load(
+        write(tmp_path, '[source]\nurl = "http://127.0.0.1/src/"\n[[target]]\nname="a"\nrepo="r"\nbranch="b"\n')
+    )
+    assert [s.name for s in cfg.sources] == ["default"]
+    assert cfg.target("a").source == "default"
+    assert cfg.source is cfg.source_of(cfg.target("a"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (TWO_SOURCES.replace('source = "head"\n', ""), "'target[1].source' is required when there are several sources"),
+        (TWO_SOURCES.replace('source = "head"', 'source = "tail"'), "'target[1].source' 'tail' names no source"),
+        (TWO_SOURCES.replace('name = "head"', 'name = "sle11-sp1"'), "'source[1].name' 'sle11-sp1' is used twice"),
+        (TWO_SOURCES.replace('name = "head"', 'name = "a b"'), "'source[1].name' 'a b' is not a valid git ref"),
+        (TWO_SOURCES.replace('tarball = "patches.arch.tar.bz2"', "retries = -1"), "'source[1].retries' must not be"),
+        # A [source] table beside [[source]] tables: the TOML parser refuses the redefinition.
+        ('[source]\nurl = "x"\n' + TWO_SOURCES, "not valid TOML"),
+        ("source = []\n", "'source' must hold at least one [[source]] table"),
+        ('[source]\nurl = "x"\n[[target]]\nname="a"\nrepo="r"\nbranch="b"\nsource="head"\n', "names no source"),
+    ],
+)
+def test_invalid_source_configs(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert message in str(info.value)
+
+
+def test_source_no_target_follows_is_a_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, TWO_SOURCES.replace('source = "head"', 'source = "sle11-sp1"'))
+    cfg = config.load(path)
+    assert cfg.warnings == (f"{path}: source 'head' is followed by no target",)
+    proc = subprocess.run(
+        [sys.executable, "-m", "patchsync", "config", "check", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"patchsync: WARNING: {path}: source 'head' is followed by no target" in proc.stderr

@@ -36,9 +36,14 @@ def load_config(args: argparse.Namespace) -> configmod.Config:
     """The config named by ``--config``, ``$PATCHSYNC_CONFIG`` or the default path."""
     # Imported here: tomllib and the config schema cost start-up time that
     # `patchsync extract` (which needs no config) should not pay.
+    import logging
+
     from .. import config as configmod
 
-    return configmod.load(configmod.resolve_path(getattr(args, "config", None)))
+    config = configmod.load(configmod.resolve_path(getattr(args, "config", None)))
+    for warning in config.warnings:
+        logging.getLogger("patchsync").warning("%s", warning)
+    return config
 
 
 def print_json(data: Any) -> None:
