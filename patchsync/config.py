@@ -24,14 +24,14 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .names import branch_problem, control_problem
+from .statedir import DEFAULT_SOURCE
 
 DEFAULT_CONFIG_PATH = Path("/etc/patchsync/patchsync.toml")
 CONFIG_ENV = "PATCHSYNC_CONFIG"
 
 GIB = 1024**3
+MAX_SOURCE_NAME = 64
 
-#: The name a single ``[source]`` table stands for.
-DEFAULT_SOURCE = "default"
 
 # Placeholders a subject template may use; anything else is refused at load
 # time so a typo never reaches a commit message.
@@ -191,11 +191,15 @@ class Config:
 
     def source_of(self, target: TargetConfig) -> SourceConfig:
         """The source ``target`` follows."""
-        return self.source_named(target.source)
+        return self.source_named(self.source_name_of(target))
+
+    def source_name_of(self, target: TargetConfig) -> str:
+        """The name of the source ``target`` follows (a target built in code may leave it to the first)."""
+        return target.source or self.sources[0].name
 
     def targets_of(self, source: SourceConfig) -> tuple[TargetConfig, ...]:
         """The targets following ``source``, in config order."""
-        return tuple(t for t in self.targets if t.source == source.name)
+        return tuple(t for t in self.targets if self.source_name_of(t) == source.name)
 
     def target(self, name: str) -> TargetConfig:
         """The target called ``name``; an error naming the known ones otherwise."""
@@ -296,8 +300,13 @@ def _sources(value: Any, where: str) -> tuple[SourceConfig, ...]:
     seen: set[str] = set()
     for i, source in enumerate(sources):
         key = "source" if not isinstance(value, list) else f"source[{i}]"
-        if not _REF_COMPONENT.match(source.name):
-            raise ConfigError(f"'{key}.name' {source.name!r} is not a valid git ref component", where=where)
+        # The name becomes a file name in state.dir and a key in the database.
+        if not _REF_COMPONENT.match(source.name) or len(source.name) > MAX_SOURCE_NAME:
+            raise ConfigError(
+                f"'{key}.name' {source.name!r} is not a valid git ref component"
+                f" of at most {MAX_SOURCE_NAME} characters",
+                where=where,
+            )
         if source.name in seen:
             raise ConfigError(f"'{key}.name' {source.name!r} is used twice", where=where)
         seen.add(source.name)

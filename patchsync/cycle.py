@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import Config, TargetConfig
+from .config import Config, SourceConfig, TargetConfig
 from .deadline import Deadline
-from .errors import GitError, InternalError, PatchsyncError, as_error
+from .errors import ConfigError, GitError, InternalError, PatchsyncError, as_error
 from .model import PatchSet, SourceInfo, TargetDrift
 from .patches.parse import ParseCache
 from .report import mail as mailreport
-from .runs import CycleResult, TargetRun, utcnow
-from .state import KEY_LAST_SEEN, KEY_LAST_SYNCED, State, hold_cycle
+from .runs import CycleResult, SourceRun, TargetRun, utcnow
+from .state import KEY_LAST_SEEN, KEY_LAST_SYNCED, State, hold_cycle, source_key
 from .statedir import StateDir, prune_srpms
 
 if TYPE_CHECKING:
@@ -54,10 +54,12 @@ class Stopped(PatchsyncError):
 
 # The pipeline's steps, imported at call time so importing this module
 # stays cheap (``patchsync history`` never loads git or HTTP code).
-def _obtain(config: Config, src_rpm: str | None, last_synced: SourceInfo | None) -> PatchSet:
+def _obtain(
+    config: Config, source: SourceConfig, src_rpm: str | None, last_synced: SourceInfo | None, shared: Any
+) -> PatchSet:
     from .source import obtain
 
-    return obtain(config, src_rpm=src_rpm, last_synced=last_synced)
+    return obtain(config, source=source, src_rpm=src_rpm, last_synced=last_synced, shared=shared)
 
 
 def _compare(patchset: PatchSet, target: TargetConfig, symbols: tuple[str, ...], parses: ParseCache) -> TargetDrift:
@@ -129,6 +131,7 @@ def run_cycle(
     *,
     trigger: str,
     target: str | None = None,
+    source: str | None = None,
     src_rpm: str | None = None,
     sync: bool = True,
     dry_run: bool = False,
@@ -142,11 +145,11 @@ def run_cycle(
     lock past ``lock_wait`` (default :data:`CYCLE_LOCK_WAIT`) and :class:`Stopped` when ``stop()`` turned true
     between steps; every other failure is recorded in the result.
     """
-    targets = (config.target(target),) if target else config.targets
+    targets = select_targets(config, target=target, source=source, src_rpm=src_rpm)
     wait = CYCLE_LOCK_WAIT if lock_wait is None else lock_wait
-    # Every cycle ends in bounded time: the fetch by source.deadline_seconds
-    # (its HTTP client's own deadline), the rest by twice that.
-    seconds = CYCLE_DEADLINE_FACTOR * config.source.deadline_seconds
+    # Every cycle ends in bounded time: each fetch by its source's
+    # deadline_seconds (its HTTP client's own deadline), the rest by as much again.
+    seconds = CYCLE_DEADLINE_FACTOR * sum(s.deadline_seconds for s in cycle_sources(config, targets))
     what = f"its deadline ({CYCLE_DEADLINE_FACTOR} x source.deadline_seconds = {seconds:g} s)"
     with (
         hold_cycle(config.state, wait=wait, what=f"{trigger} cycle") as state,
@@ -208,10 +211,11 @@ def _same_database(state: State, result: CycleResult, report: mailreport.Report 
     unsent = state.reopen()
     run_id = state.begin_run(result.trigger, result.started)
     result = _with(result, run_id=run_id)
-    if result.source is not None:
-        state.put(KEY_LAST_SEEN, result.source.to_json())
-        if result.synced and not result.dry_run:
-            _record_written(state, result)
+    for source in result.sources:
+        if source.info is not None:
+            state.put(source_key(KEY_LAST_SEEN, source.name), source.info.to_json())
+    if result.synced and not result.dry_run:
+        _record_written(state, result)
     state.finish_run(run_id, result, report.as_bytes() if report else None)
     for old in unsent:
         state.queue_mail(
@@ -240,12 +244,15 @@ def _same_database(state: State, result: CycleResult, report: mailreport.Report 
 
 def _record_written(state: State, result: CycleResult) -> None:
     """What a successful sync records besides the run (as :func:`_run_steps` does as it goes)."""
-    assert result.source is not None
-    for run in result.targets:
-        if run.status == "updated" and run.head:
-            state.record_written(run.name, sha=run.head, ref=run.ref, source_file=result.source.file, when=utcnow())
-    if all(r.status in ("updated", "up-to-date") for r in result.targets):
-        state.put(KEY_LAST_SYNCED, result.source.to_json())
+    for source in result.sources:
+        if source.info is None:
+            continue
+        runs = result.targets_of(source.name)
+        for run in runs:
+            if run.status == "updated" and run.head:
+                state.record_written(run.name, sha=run.head, ref=run.ref, source_file=source.info.file, when=utcnow())
+        if all(r.status in ("updated", "up-to-date") for r in runs):
+            state.put(source_key(KEY_LAST_SYNCED, source.name), source.info.to_json())
 
 
 def _record_failure(
@@ -256,7 +263,6 @@ def _record_failure(
         trigger=trigger,
         started=started,
         finished=utcnow(),
-        source=None,
         error=error,
         synced=sync,
         dry_run=dry_run,
@@ -288,84 +294,152 @@ def _run_steps(
     stop: StopFlag,
     deadline: Deadline,
 ) -> CycleResult:
-    def done(source: SourceInfo | None, runs: list[TargetRun], error: str = "") -> CycleResult:
-        return CycleResult(
-            trigger=trigger,
-            started=started,
-            finished=utcnow(),
-            source=source,
-            targets=tuple(runs),
-            error=error,
-            synced=sync,
-            dry_run=dry_run,
-        )
+    from .source.pipeline import Shared
 
-    try:
-        patchset = _obtain(config, src_rpm, state.last_synced())
-    except Exception as exc:
-        # As for a target below: record and report it, keep the daemon.
-        error = _log_failure(exc, "fetching the KOTD")
-        return done(None, [], str(error))
-    # The cycle, not the source side, decides what is recorded: what it
-    # saw always, what it synced only once every target took it.
-    source = patchset.source
-    state.put(KEY_LAST_SEEN, source.to_json())
+    sources: list[_Obtained] = []
     runs: list[TargetRun] = []
+    # One cycle lists, probes and downloads a src.rpm that several sources
+    # share once; each source still gets its own guard and record.
+    shared = Shared()
     # One for all targets: each KOTD patch is parsed once however many
     # targets compare it, and sync applies what the comparison parsed.
     parses = ParseCache()
-    for tconf in targets:
-        if stop():
-            raise Stopped(f"stopped before target {tconf.name!r}")
-        if deadline.passed():
-            # The report still goes out (what its deadline leaves of the
-            # cycle); the targets not reached say why.
-            log.error("target %s: not reached: the cycle passed %s", tconf.name, deadline.what)
-            runs.append(
-                TargetRun(
-                    name=tconf.name,
-                    mode=tconf.mode,
-                    status="error",
-                    ref=tconf.review_ref,
-                    error=f"not reached: the cycle passed {deadline.what}",
-                )
-            )
+    for source in cycle_sources(config, targets):
+        obtained = _obtain_source(config, state, source, src_rpm, shared)
+        sources.append(obtained)
+        patchset = obtained.patchset
+        if obtained.info is None or patchset is None:
+            # A source that fails fails only its own targets.
             continue
-        runs.append(_one_target(config, state, patchset, tconf, parses, sync=sync, dry_run=dry_run))
-    if sync and not dry_run:
-        if all(r.status in ("updated", "up-to-date") for r in runs):
-            state.put(KEY_LAST_SYNCED, source.to_json())
+        mine: list[TargetRun] = []
+        for tconf in (t for t in targets if config.source_name_of(t) == source.name):
+            if stop():
+                raise Stopped(f"stopped before target {tconf.name!r}")
+            if deadline.passed():
+                # The report still goes out (what its deadline leaves of the
+                # cycle); the targets not reached say why.
+                log.error("target %s: not reached: the cycle passed %s", tconf.name, deadline.what)
+                mine.append(
+                    TargetRun(
+                        name=tconf.name,
+                        mode=tconf.mode,
+                        status="error",
+                        source=source.name,
+                        ref=tconf.review_ref,
+                        error=f"not reached: the cycle passed {deadline.what}",
+                    )
+                )
+                continue
+            mine.append(_one_target(config, state, source, patchset, tconf, parses=parses, sync=sync, dry_run=dry_run))
+        runs += mine
+        if sync and not dry_run and all(r.status in ("updated", "up-to-date") for r in mine):
+            state.put(source_key(KEY_LAST_SYNCED, source.name), obtained.info.to_json())
+    result = CycleResult(
+        trigger=trigger,
+        started=started,
+        finished=utcnow(),
+        sources=tuple(s.run for s in sources),
+        targets=tuple(runs),
+        error=_sources_error(sources),
+        synced=sync,
+        dry_run=dry_run,
+    )
+    if sync and not dry_run and any(s.info is not None for s in sources):
         if stop():
             raise Stopped("stopped before housekeeping")
         if deadline.passed():
-            return done(source, runs)
+            return result
         try:
             _housekeeping(config)
         except PatchsyncError as exc:
             # Pruning old caches is never worth failing a cycle over.
             log.warning("housekeeping: %s", exc)
-    return done(source, runs)
+    return result
+
+
+def select_targets(
+    config: Config, *, target: str | None, source: str | None, src_rpm: str | None
+) -> tuple[TargetConfig, ...]:
+    """The targets a run covers: ``--target``, else ``--source``'s, else all.
+
+    ``--src-rpm`` stands for one source's KOTD, so with several sources the
+    run must say which.
+    """
+    if target:
+        chosen: tuple[TargetConfig, ...] = (config.target(target),)
+        follows = config.source_name_of(chosen[0])
+        if source and follows != source:
+            raise ConfigError(f"target {target!r} follows source {follows!r}, not {source!r}", where=config.path)
+    elif source:
+        chosen = config.targets_of(config.source_named(source))
+    else:
+        chosen = config.targets
+    if src_rpm and len({config.source_name_of(t) for t in chosen}) > 1:
+        raise ConfigError(
+            "--src-rpm stands for one source's KOTD: with several sources give --source NAME or --target NAME",
+            where=config.path,
+        )
+    return chosen
+
+
+def cycle_sources(config: Config, targets: tuple[TargetConfig, ...]) -> tuple[SourceConfig, ...]:
+    """The sources ``targets`` follow, in config order: a cycle obtains each once."""
+    followed = {config.source_name_of(t) for t in targets}
+    return tuple(s for s in config.sources if s.name in followed) or (config.source,)
+
+
+@dataclass(frozen=True)
+class _Obtained:
+    run: SourceRun
+    patchset: PatchSet | None = None
+
+    @property
+    def info(self) -> SourceInfo | None:
+        return self.run.info
+
+
+def _obtain_source(config: Config, state: State, source: SourceConfig, src_rpm: str | None, shared: Any) -> _Obtained:
+    try:
+        patchset = _obtain(config, source, src_rpm, state.last_synced(source.name), shared)
+    except Exception as exc:
+        # As for a target below: record and report it, keep the daemon.
+        error = _log_failure(exc, "fetching the KOTD" if len(config.sources) == 1 else f"source {source.name}")
+        return _Obtained(SourceRun(source.name, error=str(error)))
+    # The cycle, not the source side, decides what is recorded: what it
+    # saw always, what it synced only once every target took it.
+    state.put(source_key(KEY_LAST_SEEN, source.name), patchset.source.to_json())
+    return _Obtained(SourceRun(source.name, patchset.source), patchset)
+
+
+def _sources_error(sources: list[_Obtained]) -> str:
+    """The cycle's error: the failed source's message, named when there are several sources."""
+    failed = [s.run for s in sources if s.run.error]
+    if len(sources) == 1:
+        return failed[0].error if failed else ""
+    return "; ".join(f"source {s.name}: {s.error}" for s in failed)
 
 
 def _one_target(
     config: Config,
     state: State,
+    source: SourceConfig,
     patchset: PatchSet,
     tconf: TargetConfig,
-    parses: ParseCache,
     *,
+    parses: ParseCache,
     sync: bool,
     dry_run: bool,
 ) -> TargetRun:
     try:
         fetched = _fetch(tconf) if tconf.remote else None
-        drift = _compare(patchset, tconf, config.source.series_symbols, parses)
+        drift = _compare(patchset, tconf, source.series_symbols, parses)
         if not sync:
-            return TargetRun.compared(drift, "in-sync" if drift.in_sync else "drift")
+            return TargetRun.compared(drift, "in-sync" if drift.in_sync else "drift", source=source.name)
         if fetched is None:
             run = _sync(patchset, tconf, drift, config, dry_run)
         else:
             run = _sync_remote(patchset, tconf, drift, config=config, state=state, fetched=fetched, dry_run=dry_run)
+        run = replace(run, source=source.name)
         # The review branch holds patchsync's result (just written, or found
         # there): the shared record of what patchsync wrote, by which the
         # other machine of a pair tells its own writes from a person's.
@@ -380,7 +454,9 @@ def _one_target(
         # A failure, or a bug hit by one target's data, must not cost the
         # other targets their sync, nor the daemon its life.
         error = _log_failure(exc, f"target {tconf.name}")
-        return TargetRun(name=tconf.name, mode=tconf.mode, status="error", ref=tconf.review_ref, error=str(error))
+        return TargetRun(
+            name=tconf.name, mode=tconf.mode, status="error", source=source.name, ref=tconf.review_ref, error=str(error)
+        )
 
 
 def _log_failure(exc: Exception, what: str) -> PatchsyncError:
@@ -400,7 +476,8 @@ def _render(config: Config, state: State, result: CycleResult) -> mailreport.Rep
     report_conf = config.report
     return mailreport.render(
         result,
-        package=config.source.package,
+        # One package names the mail; sources following different packages share none.
+        package=packages.pop() if len(packages := {s.package for s in config.sources}) == 1 else "kernel",
         sender=report_conf.from_ if report_conf else "patchsync@localhost",
         recipients=report_conf.to if report_conf else (),
         previous={t.name: state.previous_message_id(t.name) for t in result.targets},

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from .errors import EXIT_DRIFT, EXIT_ERROR, EXIT_OK
 from .model import Commit, Conflict, SignatureInfo, SourceInfo, TargetDrift
+from .statedir import DEFAULT_SOURCE
 
 __all__ = [
     "NOTEWORTHY",
@@ -24,6 +25,7 @@ __all__ = [
     "Conflict",
     "CycleResult",
     "PatchLine",
+    "SourceRun",
     "TargetRun",
     "TargetStatus",
     "exit_status",
@@ -80,6 +82,37 @@ class PatchLine:
 
 
 @dataclass(frozen=True)
+class SourceRun:
+    """One ``[[source]]`` in one cycle: the KOTD it obtained, or why it could not."""
+
+    name: str
+    info: SourceInfo | None = None
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``source`` object of check, sync and history, plus ``name`` (and ``error`` when it failed)."""
+        data: dict[str, Any] = {"name": self.name}
+        if self.info is not None:
+            data.update(self.info.to_json())
+        if self.error:
+            data["error"] = self.error
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SourceRun:
+        info = source_from_json({k: v for k, v in data.items() if k not in ("name", "error")})
+        return cls(name=data.get("name", DEFAULT_SOURCE), info=info, error=data.get("error") or "")
+
+
+def sources_from_json(data: Any) -> tuple[SourceRun, ...]:
+    """History's stored sources: a list of :class:`SourceRun` objects, or one source object (older rows)."""
+    if isinstance(data, list):
+        return tuple(SourceRun.from_json(d) for d in data if isinstance(d, dict))
+    info = source_from_json(data if isinstance(data, dict) else None)
+    return (SourceRun(DEFAULT_SOURCE, info),) if info is not None else ()
+
+
+@dataclass(frozen=True)
 class TargetRun:
     """One target in one cycle.
 
@@ -95,6 +128,8 @@ class TargetRun:
     name: str
     mode: str
     status: TargetStatus
+    #: The name of the ``[[source]]`` the target follows.
+    source: str = DEFAULT_SOURCE
     counts: Mapping[str, int] = field(default_factory=dict)
     patches: tuple[PatchLine, ...] = ()
     order_changes: tuple[str, ...] = ()
@@ -115,12 +150,15 @@ class TargetRun:
     interdiffs: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def compared(cls, drift: TargetDrift, status: TargetStatus, *, ref: str = "") -> TargetRun:
+    def compared(
+        cls, drift: TargetDrift, status: TargetStatus, *, ref: str = "", source: str = DEFAULT_SOURCE
+    ) -> TargetRun:
         """A target as the comparison left it: counts, changed patches, order, warnings, interdiffs."""
         return cls(
             name=drift.target,
             mode=drift.mode,
             status=status,
+            source=source,
             counts=drift.counts,
             patches=tuple(
                 PatchLine(p.name, p.status, p.previous_name) for p in drift.patches if p.status != "unchanged"
@@ -136,6 +174,7 @@ class TargetRun:
         return {
             "name": self.name,
             "mode": self.mode,
+            "source": self.source,
             "status": self.status,
             "counts": dict(self.counts),
             "patches": [p.to_json() for p in self.patches],
@@ -154,6 +193,7 @@ class TargetRun:
             name=data["name"],
             mode=data.get("mode", ""),
             status=data["status"],
+            source=data.get("source") or DEFAULT_SOURCE,
             counts=dict(data.get("counts", {})),
             patches=tuple(PatchLine(p["name"], p["status"], p.get("previous_name")) for p in data.get("patches", ())),
             order_changes=tuple(data.get("order_changes", ())),
@@ -176,7 +216,8 @@ class CycleResult:
     trigger: str
     started: datetime
     finished: datetime
-    source: SourceInfo | None
+    #: Every source the cycle obtained (or failed to), in config order.
+    sources: tuple[SourceRun, ...] = ()
     targets: tuple[TargetRun, ...] = ()
     error: str = ""
     synced: bool = True
@@ -187,6 +228,18 @@ class CycleResult:
     #: What happened to the mail: ``sent``, ``queued`` (SMTP failed; retried
     #: next cycle), ``duplicate``, ``quiet`` (nothing to report), ``disabled``.
     mail: str = "disabled"
+
+    @property
+    def source(self) -> SourceInfo | None:
+        """The KOTD of a single-source cycle; ``None`` when it failed or there are several sources."""
+        return self.sources[0].info if len(self.sources) == 1 else None
+
+    @property
+    def several_sources(self) -> bool:
+        return len(self.sources) > 1
+
+    def targets_of(self, source: str) -> tuple[TargetRun, ...]:
+        return tuple(t for t in self.targets if t.source == source)
 
     @property
     def noteworthy(self) -> bool:

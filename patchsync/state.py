@@ -33,8 +33,8 @@ from . import lock
 from .config import StateConfig
 from .errors import LockError, StateError
 from .model import SourceInfo
-from .runs import CycleResult, TargetRun, source_from_json
-from .statedir import StateDir
+from .runs import CycleResult, SourceRun, TargetRun, source_from_json, sources_from_json
+from .statedir import DEFAULT_SOURCE, StateDir
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class RunRow:
     started: str
     finished: str | None
     trigger: str
-    source: SourceInfo | None
+    sources: tuple[SourceRun, ...]
     result: str
     synced: bool
     dry_run: bool
@@ -71,8 +71,13 @@ class RunRow:
     mail: str
     host: str = ""
 
+    @property
+    def source(self) -> SourceInfo | None:
+        """The KOTD of a single-source run."""
+        return self.sources[0].info if len(self.sources) == 1 else None
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "id": self.id,
             "started": self.started,
             "finished": self.finished,
@@ -82,10 +87,15 @@ class RunRow:
             "synced": self.synced,
             "dry_run": self.dry_run,
             "source": self.source.to_json() if self.source else None,
+            "sources": [s.to_json() for s in self.sources],
             "targets": [t.to_json() for t in self.targets],
             "error": self.error or None,
             "mail": self.mail,
         }
+        if len(self.sources) > 1:
+            # No one KOTD stands for a run over several sources.
+            del data["source"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -122,7 +132,16 @@ def db_path(state_dir: str | os.PathLike[str]) -> Path:
     return StateDir(state_dir).database
 
 
-def read_last_synced(config: StateConfig) -> SourceInfo | None:
+def source_key(key: str, source: str) -> str:
+    """The ``meta`` key of ``key`` (last seen, last synced) for one source.
+
+    The default source keeps the plain key, so an installation that had
+    one ``[source]`` keeps its going-backwards guard.
+    """
+    return key if source == DEFAULT_SOURCE else f"{key}@source:{source}"
+
+
+def read_last_synced(config: StateConfig, source: str = DEFAULT_SOURCE) -> SourceInfo | None:
     """The KOTD the last successful sync wrote, without creating a SQLite database.
 
     For ``check`` and ``fetch``, which write nothing to the database: no
@@ -132,7 +151,7 @@ def read_last_synced(config: StateConfig) -> SourceInfo | None:
     if not config.database and not db_path(config.dir).exists():
         return None
     with open_state(config) as state:
-        return state.last_synced()
+        return state.last_synced(source)
 
 
 class State:
@@ -339,7 +358,9 @@ class State:
             return int(new[0])
 
     def finish_run(self, run_id: int, result: CycleResult, report: bytes | None = None) -> None:
-        src = result.source
+        # The flat columns describe the first source that obtained a KOTD;
+        # ``source`` keeps every source (a list, where older rows hold one object).
+        src = next((s.info for s in result.sources if s.info is not None), None)
         with self._write() as conn:
             conn.execute(
                 db.runs.update()
@@ -352,7 +373,7 @@ class State:
                     tarball_sha256=src.tarball_sha256 if src else "",
                     bytes_transferred=src.bytes_transferred if src else 0,
                     payload=src.payload if src else "",
-                    source=json.dumps(src.to_json()) if src else None,
+                    source=json.dumps([s.to_json() for s in result.sources]) if result.sources else None,
                     result=result.result,
                     synced=int(result.synced),
                     dry_run=int(result.dry_run),
@@ -382,7 +403,7 @@ class State:
                 started=row.started,
                 finished=row.finished,
                 trigger=row.trigger,
-                source=source_from_json(json.loads(row.source) if row.source else None),
+                sources=sources_from_json(json.loads(row.source) if row.source else None),
                 result=row.result,
                 synced=bool(row.synced),
                 dry_run=bool(row.dry_run),
@@ -440,13 +461,13 @@ class State:
         with self._write() as conn:
             conn.execute(db.meta.delete().where(db.meta.c.key == key))
 
-    def last_seen(self) -> SourceInfo | None:
-        """The newest KOTD src.rpm a cycle looked at."""
-        return source_from_json(self.get(KEY_LAST_SEEN))
+    def last_seen(self, source: str = DEFAULT_SOURCE) -> SourceInfo | None:
+        """The newest KOTD src.rpm a cycle looked at for ``source``."""
+        return source_from_json(self.get(source_key(KEY_LAST_SEEN, source)))
 
-    def last_synced(self) -> SourceInfo | None:
-        """The KOTD src.rpm the last successful sync wrote (the "going backwards" guard)."""
-        return source_from_json(self.get(KEY_LAST_SYNCED))
+    def last_synced(self, source: str = DEFAULT_SOURCE) -> SourceInfo | None:
+        """The KOTD src.rpm the last successful sync of ``source`` wrote (the "going backwards" guard)."""
+        return source_from_json(self.get(source_key(KEY_LAST_SYNCED, source)))
 
     # -- what patchsync wrote ------------------------------------------------
 

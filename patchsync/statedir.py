@@ -12,6 +12,7 @@ for a path instead of joining names of its own::
                            with source.keys, its verified signer and the
                            keyring it was verified under, so an unchanged
                            mirror costs no header probe
+                           (source-probe-<name>.json for each other [[source]])
       tarballs/            extracted tarball contents keyed by their digests
                            (source.tarcache)
       srpms/               downloaded src.rpms (the newest state.retain_srpms)
@@ -41,6 +42,8 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+#: The source a single ``[source]`` table stands for (``config.DEFAULT_SOURCE``).
+DEFAULT_SOURCE = "default"
 #: The SQLite database (the default backend of :mod:`patchsync.database`).
 DB_NAME = "patchsync.sqlite3"
 #: Suffix of a download in progress in ``srpms/``.
@@ -69,7 +72,13 @@ class StateDir:
 
     @property
     def probe_record(self) -> Path:
-        return self.root / "source-probe.json"
+        return self.probe_record_of(DEFAULT_SOURCE)
+
+    def probe_record_of(self, source: str) -> Path:
+        """The probe record of one ``[[source]]``: each follows its own tarball."""
+        # The default source keeps the name a single-source installation has.
+        suffix = "" if source == DEFAULT_SOURCE else f"-{source}"
+        return self.root / f"source-probe{suffix}.json"
 
     @property
     def tarballs(self) -> Path:

@@ -154,9 +154,11 @@ def test_json_report(tmp_path: Path, kotd: PatchSet, capsys: pytest.CaptureFixtu
     assert code == 1
     assert json.loads(out) == {
         "source": SOURCE.to_json(),
+        "sources": [{"name": "default", **SOURCE.to_json()}],
         "targets": [
             {
                 "name": "lucid-ec2",
+                "source": "default",
                 "in_sync": False,
                 "patches": [
                     {"name": "xen3-same.diff", "status": "unchanged"},
@@ -270,6 +272,7 @@ def test_check_from_a_built_src_rpm(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert doc["targets"] == [
         {
             "name": "lucid-ec2",
+            "source": "default",
             "in_sync": False,
             "patches": [
                 {"name": "xen3-same.diff", "status": "unchanged"},

@@ -14,7 +14,7 @@ from patchsync import __version__
 from patchsync.config import TargetConfig
 from patchsync.model import STATUSES, SignatureInfo, SourceInfo
 from patchsync.report import mail
-from patchsync.runs import Commit, Conflict, CycleResult, PatchLine, TargetRun
+from patchsync.runs import Commit, Conflict, CycleResult, PatchLine, SourceRun, TargetRun
 
 SOURCE = SourceInfo(
     url="https://kotd.example.org/src/kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm",
@@ -86,6 +86,10 @@ def _result(*targets: TargetRun, **kw: object) -> CycleResult:
         "run_id": 12,
     }
     fields.update(kw)
+    # A single-source cycle: its one source, named "default", or none when it failed.
+    source = fields.pop("source")
+    error = str(fields.get("error", ""))
+    fields["sources"] = (SourceRun("default", source, "" if source else error),)  # type: ignore[arg-type]
     return CycleResult(**fields)  # type: ignore[arg-type]
 
 

@@ -191,7 +191,7 @@ def test_state_migrate_copies_history_and_outbox_into_postgresql(
     with State(state_dir) as old:
         for i in range(3):
             run_id = old.begin_run("timer", T0)
-            result = CycleResult(trigger="timer", started=T0, finished=T0, source=None, mail="sent")
+            result = CycleResult(trigger="timer", started=T0, finished=T0, mail="sent")
             old.finish_run(run_id, result, report=f"Subject: run {i}\n\nbody\n".encode())
         sent, waiting = _queue(old, "sent"), _queue(old, "waiting")
         old.mark_sent(sent, T0)

@@ -17,7 +17,7 @@ from patchsync import state as statemod
 from patchsync.config import StateConfig
 from patchsync.errors import StateError
 from patchsync.model import SourceInfo
-from patchsync.runs import Commit, CycleResult, PatchLine, TargetRun
+from patchsync.runs import Commit, CycleResult, PatchLine, SourceRun, TargetRun
 from patchsync.statedir import DB_NAME
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +55,10 @@ def _result(**kw: object) -> CycleResult:
         "targets": (target,),
     }
     fields.update(kw)
+    # A single-source cycle: its one source, named "default", or none when it failed.
+    source = fields.pop("source")
+    error = str(fields.get("error", ""))
+    fields["sources"] = (SourceRun("default", source, "" if source else error),)  # type: ignore[arg-type]
     return CycleResult(**fields)  # type: ignore[arg-type]
 
 
@@ -144,10 +148,12 @@ def test_run_round_trips_through_history(tmp_path: Path, database: str) -> None:
             "synced": True,
             "dry_run": False,
             "source": SOURCE.to_json(),
+            "sources": [{"name": "default", **SOURCE.to_json()}],
             "targets": [
                 {
                     "name": "lucid-ec2",
                     "mode": "released",
+                    "source": "default",
                     "status": "updated",
                     "counts": {"unchanged": 4, "modified": 1},
                     "patches": [{"name": "xen3-patch-03.diff", "status": "modified"}],

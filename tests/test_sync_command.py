@@ -73,7 +73,7 @@ def test_sync_json_then_up_to_date(
     assert target["conflicts"] == []
     assert target["error"] is None
     assert set(target) == {
-        "name", "mode", "status", "ref", "head", "commits", "conflicts", "applied", "dropped",
+        "name", "mode", "source", "status", "ref", "head", "commits", "conflicts", "applied", "dropped",
         "branch_updated", "backup", "pushed", "dry_run", "error",
     }  # fmt: skip
     # Development mode left xen3-p05.diff's commit out of the new history, and says so.

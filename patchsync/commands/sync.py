@@ -26,6 +26,7 @@ HELP = "write the KOTD's patches into each target's review branch (git), record 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", metavar="NAME", help="sync only this target")
+    parser.add_argument("--source", metavar="NAME", help="sync only the targets following this [[source]]")
     parser.add_argument("--dry-run", action="store_true", help="compute everything, write nothing")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--src-rpm", metavar="FILE", help="use this src.rpm (path or URL) instead of the newest KOTD")
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             config,
             trigger=trigger_name(),
             target=args.target,
+            source=args.source,
             src_rpm=args.src_rpm,
             dry_run=args.dry_run,
             mail=not args.no_mail,
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_STOPPED
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if result.source is None:
+    if result.error and not result.targets:
         # The cycle failed before any target (the fetch); it is recorded
         # and mailed, and the one line a user sees is the cause.
         raise PatchsyncError(result.error)
@@ -71,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
         print_json(render_json(result))
     else:
         sys.stdout.write(render_text(result))
+    if result.error:
+        # Some sources failed, others synced: the report shows both, the
+        # error line says why the exit status is 2.
+        print(f"patchsync: error: {result.error}", file=sys.stderr)
     if result.mail == "queued":
         print("patchsync: the report stays in the outbox (SMTP failed); the next cycle retries it", file=sys.stderr)
     return result.exit_code

@@ -50,9 +50,19 @@ class TargetCheck:
         return "in-sync" if self.drift.in_sync else "drift"
 
 
-def exit_code(checks: Sequence[TargetCheck]) -> int:
-    """2 if any target failed, else 1 if any drifted, else 0."""
-    return exit_status(c.status for c in checks)
+@dataclass(frozen=True)
+class SourceCheck:
+    """One source's KOTD and its targets' outcomes, or the error that stopped the source."""
+
+    name: str
+    source: SourceInfo | None
+    targets: tuple[TargetCheck, ...]
+    error: str = ""
+
+
+def exit_code(checks: Sequence[SourceCheck]) -> int:
+    """2 if any source or target failed, else 1 if any drifted, else 0."""
+    return exit_status((t.status for c in checks for t in c.targets), failed=any(c.error for c in checks))
 
 
 def _paint(letter: str, colour: bool) -> str:
@@ -77,10 +87,28 @@ def patch_line(patch: PatchDelta, *, colour: bool = False) -> str:
 
 
 def render_text(
-    source: SourceInfo, checks: Sequence[TargetCheck], *, verbose: bool = False, colour: bool = False
+    checks: Sequence[SourceCheck], *, verbose: bool = False, colour: bool = False, several: bool = False
 ) -> str:
-    """The human report: a source line, then per target a summary and one line per changed patch."""
-    lines = [source.headline]
+    """The human report: per source a KOTD line, then per target a summary and one line per changed patch.
+
+    ``several``: the config has several sources, so each KOTD line names its source.
+    """
+    lines: list[str] = []
+    for check in checks:
+        if check.source is None:
+            lines.append(f"source {check.name}: error: {check.error}")
+            continue
+        lines += _source_text(
+            check.source, check.targets, verbose=verbose, colour=colour, name=check.name if several else ""
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _source_text(
+    source: SourceInfo, checks: Sequence[TargetCheck], *, verbose: bool, colour: bool, name: str
+) -> list[str]:
+    kotd = source.headline
+    lines = [f"source {name}: {kotd}" if name else kotd]
     if verbose:
         # Issue 6: what this poll cost, so an operator can see the header-only path at work.
         cost = f"source: payload {source.payload}, {source.bytes_transferred:,} bytes transferred"
@@ -108,14 +136,15 @@ def render_text(
             why = "sync reorders" if drift.mode == "development" else "information only, released history is kept"
             lines.append(f"order: {len(drift.order_changes)} moved ({why}): {', '.join(drift.order_changes)}")
         lines.extend(f"warning: {w}" for w in drift.warnings)
-    return "\n".join(lines) + "\n"
+    return lines
 
 
-def target_json(check: TargetCheck) -> dict[str, Any]:
+def target_json(check: TargetCheck, source: str) -> dict[str, Any]:
     """One entry of ``targets``; the keys are the public interface (README, "check --json")."""
     if check.drift is None:
         return {
             "name": check.name,
+            "source": source,
             "in_sync": False,
             "patches": [],
             "counts": dict.fromkeys(STATUSES, 0),
@@ -133,6 +162,7 @@ def target_json(check: TargetCheck) -> dict[str, Any]:
         patches.append(entry)
     return {
         "name": drift.target,
+        "source": source,
         "in_sync": drift.in_sync,
         "patches": patches,
         "counts": drift.counts,
@@ -142,6 +172,21 @@ def target_json(check: TargetCheck) -> dict[str, Any]:
     }
 
 
-def render_json(source: SourceInfo, checks: Sequence[TargetCheck]) -> dict[str, Any]:
-    """The ``check --json`` document."""
-    return {"source": source.to_json(), "targets": [target_json(c) for c in checks]}
+def render_json(checks: Sequence[SourceCheck], *, several: bool = False) -> dict[str, Any]:
+    """The ``check --json`` document; ``source`` only when the config has one source (as before ``sources``)."""
+    data: dict[str, Any] = {}
+    sources = [_source_json(c) for c in checks]
+    if not several:
+        data["source"] = checks[0].source.to_json() if checks and checks[0].source else None
+    data["sources"] = sources
+    data["targets"] = [target_json(t, c.name) for c in checks for t in c.targets]
+    return data
+
+
+def _source_json(check: SourceCheck) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": check.name}
+    if check.source is not None:
+        data.update(check.source.to_json())
+    if check.error:
+        data["error"] = check.error
+    return data

@@ -69,8 +69,11 @@ def dedup_key(result: CycleResult) -> str:
     release number but the same patches is no news) and, per target, the
     same status and review branch head.
     """
+    tarball: str | list[str] = result.source.tarball_sha256 if result.source else ""
+    if result.several_sources:
+        tarball = [s.info.tarball_sha256 if s.info else "" for s in result.sources]
     data = {
-        "tarball_sha256": result.source.tarball_sha256 if result.source else "",
+        "tarball_sha256": tarball,
         "targets": sorted([t.name, t.status, t.head] for t in result.targets),
         "error": result.error,
         "dry_run": result.dry_run,
@@ -126,14 +129,23 @@ def _conflict_name(target: TargetRun) -> str:
 
 
 def subject(result: CycleResult, package: str) -> str:
-    """``[patchsync] kernel-source <version>-<release>: <what happened>``."""
+    """``[patchsync] kernel-source <version>-<release>: <what happened>``.
+
+    With several sources no one version stands for the cycle: the subject
+    names the package and counts targets across the sources.
+    """
     head = f"[patchsync] {package}"
-    if result.source is not None:
+    if result.several_sources:
+        head += f" ({len(result.sources)} sources)"
+    elif result.source is not None:
         head += f" {result.source.version}-{result.source.release}"
     if result.dry_run:
         head += " (dry run)"
-    if result.error:
+    if result.error and not result.targets:
         return f"{head}: error: {_shorten(result.error)}"
+    if result.error:
+        # Several sources, some failed: the others' targets still count.
+        return f"{head}: {_many_targets(result.targets)}; error: {_shorten(result.error, 60)}"
     if len(result.targets) == 1:
         return f"{head}: {_one_target(result.targets[0])}"
     return f"{head}: {_many_targets(result.targets)}"
@@ -176,20 +188,16 @@ def _many_targets(targets: Sequence[TargetRun]) -> str:
 
 
 def body(result: CycleResult, targets: Mapping[str, TargetConfig] | None = None) -> str:
-    """The text/plain part: what ran on what, then each target (``targets``: their config, by name)."""
+    """The text/plain part: what ran on what, then each target (``targets``: their config, by name).
+
+    With several sources, one section per source: its KOTD (or why it
+    could not be obtained), then its targets.
+    """
+    if result.several_sources:
+        return _body_by_source(result, targets or {})
     lines: list[str] = []
-    src = result.source
-    if src is not None:
-        lines += [
-            f"Source:   {src.file}",
-            *([f"URL:      {src.url}"] if src.url and src.url != src.file else []),
-            f"Tarball:  {src.tarball}",
-            f"SHA-256:  {src.tarball_sha256}",
-            _signature(src),
-            # "tarball unchanged since <file>" explains a quiet report; next
-            # to a list of changes it reads as a contradiction.
-            *([f"Note:     {src.note}"] if src.note and not _lists_changes(result) else []),
-        ]
+    if result.source is not None:
+        lines += _source_lines(result.source, result.targets)
     when = f"{result.started:%Y-%m-%d %H:%M:%S %Z} - {result.finished:%H:%M:%S %Z}"
     run = f"#{result.run_id} " if result.run_id is not None else ""
     lines.append(f"Run:      {run}{result.trigger}, {when}")
@@ -203,6 +211,37 @@ def body(result: CycleResult, targets: Mapping[str, TargetConfig] | None = None)
     return "\n".join(lines) + "\n"
 
 
+def _source_lines(src: SourceInfo, targets: Sequence[TargetRun]) -> list[str]:
+    return [
+        f"Source:   {src.file}",
+        *([f"URL:      {src.url}"] if src.url and src.url != src.file else []),
+        f"Tarball:  {src.tarball}",
+        f"SHA-256:  {src.tarball_sha256}",
+        _signature(src),
+        # "tarball unchanged since <file>" explains a quiet report; next
+        # to a list of changes it reads as a contradiction.
+        *([f"Note:     {src.note}"] if src.note and not _lists_changes(targets) else []),
+    ]
+
+
+def _body_by_source(result: CycleResult, targets: Mapping[str, TargetConfig]) -> str:
+    when = f"{result.started:%Y-%m-%d %H:%M:%S %Z} - {result.finished:%H:%M:%S %Z}"
+    run = f"#{result.run_id} " if result.run_id is not None else ""
+    lines = [f"Run:      {run}{result.trigger}, {when}"]
+    if result.dry_run:
+        lines.append("Dry run:  nothing was written")
+    for source in result.sources:
+        lines += ["", f"== source {source.name} =="]
+        if source.info is not None:
+            lines += _source_lines(source.info, result.targets_of(source.name))
+        if source.error:
+            lines += ["", "Obtaining the KOTD failed; its targets were not compared:", *_indent(source.error, "  ")]
+        for target in result.targets_of(source.name):
+            lines += ["", *_target_lines(target, targets.get(target.name))]
+    lines += ["", "-- ", f"patchsync {__version__}"]
+    return "\n".join(lines) + "\n"
+
+
 def _signature(src: SourceInfo) -> str:
     """Who signed the KOTD, as verified; or that nothing was checked, in the words ``config check`` uses."""
     sig = src.signature
@@ -211,8 +250,8 @@ def _signature(src: SourceInfo) -> str:
     return f"Signed:   {sig.signer} ({sig.signed_at:%Y-%m-%d %H:%M:%S} UTC)"
 
 
-def _lists_changes(result: CycleResult) -> bool:
-    return any(t.patches or t.commits or t.conflicts for t in result.targets)
+def _lists_changes(targets: Sequence[TargetRun]) -> bool:
+    return any(t.patches or t.commits or t.conflicts for t in targets)
 
 
 def review_command(conf: TargetConfig) -> str:
@@ -358,6 +397,8 @@ def render(
         sig = result.source.signature
         # For mail filters: the signer's fingerprint, or that nothing was checked.
         msg["X-Patchsync-Signer"] = sig.fingerprint if sig is not None else "unchecked"
+    elif result.several_sources:
+        msg["X-Patchsync-Sources"] = ", ".join(s.name for s in result.sources)
     msg.set_content(body(result, {t.name: t for t in targets}))
     for filename, text in attachments(result):
         _attach_diff(msg, filename, text)

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from ..config import Config
+from ..config import Config, SourceConfig
 from ..errors import ConfigError
 from ..model import PatchSet, PayloadState, SignatureInfo, SourceInfo
 from ..rpm.header import PackageHeaders
@@ -66,21 +66,34 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def make_http(config: Config) -> Http:
-    return Http(
-        timeout=config.source.timeout_seconds,
-        retries=config.source.retries,
-        deadline_seconds=config.source.deadline_seconds,
-    )
+def make_http(source: SourceConfig) -> Http:
+    return Http(timeout=source.timeout_seconds, retries=source.retries, deadline_seconds=source.deadline_seconds)
 
 
-def keyring_for(config: Config) -> Keyring | None:
+def keyring_for(source: SourceConfig) -> Keyring | None:
     """The certificates of ``source.keys``; ``None`` when it is empty (signatures not checked)."""
-    if not config.source.keys:
+    if not source.keys:
         return None
     from ..rpm.signature import load_keyring
 
-    return load_keyring(config.source.keys)
+    return load_keyring(source.keys)
+
+
+class Shared:
+    """One cycle's memory of what it already listed, probed and downloaded.
+
+    Two sources may follow the same src.rpm with different tarballs
+    (``patches.xen`` and ``patches.arch`` of one KOTD): the second one
+    takes the listing, the header probe and the download the first one
+    made, so the mirror serves each once.  Keyed by URL, so sources on
+    different mirrors share nothing.  Each source still checks what it
+    takes against its own guard and its own ``keys``.
+    """
+
+    def __init__(self) -> None:
+        self.found: dict[tuple[str, str, str], tuple[Candidate, bool]] = {}
+        self.probed: dict[str, Probe | None] = {}
+        self.downloaded: dict[str, Downloaded] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +109,14 @@ class Fetched:
 
 
 def find(
-    config: Config, http: Http, *, src_rpm: str | None, last_synced: SourceInfo | None, keyring: Keyring | None
+    config: Config,
+    source: SourceConfig,
+    http: Http,
+    *,
+    src_rpm: str | None,
+    last_synced: SourceInfo | None,
+    keyring: Keyring | None,
+    shared: Shared | None = None,
 ) -> tuple[Candidate, bool]:
     """The src.rpm to use and whether the listing was unchanged since the last poll (304).
 
@@ -105,15 +125,25 @@ def find(
     verifies the repository metadata's ``repomd.xml.asc``.
     """
     if src_rpm is not None:
-        return _explicit(src_rpm, config.source.package), False
-    if not config.source.url:
-        raise ConfigError("'source.url' is not set: nowhere to look for src.rpms", where=config.path)
-    cache = StateDir(config.state.dir).http_cache
-    listing = list_candidates(http, config.source.url, config.source.package, cache, keyring=keyring)
-    candidate = newest(listing.candidates, config.source.url, config.source.package)
-    check_not_backwards(candidate, last_synced, config.source.url)
-    log.info("newest %s: %s (from %s)", config.source.package, candidate.file, listing.via)
-    return candidate, listing.not_modified
+        return _explicit(src_rpm, source.package), False
+    if not source.url:
+        key = "source.url" if len(config.sources) == 1 else f"source {source.name!r} url"
+        raise ConfigError(f"'{key}' is not set: nowhere to look for src.rpms", where=config.path)
+    # A listing verified under other keys is not this source's to take.
+    memo = (source.url, source.package, keyring.digest if keyring is not None else "")
+    if shared is not None and memo in shared.found:
+        candidate, not_modified = shared.found[memo]
+    else:
+        cache = StateDir(config.state.dir).http_cache
+        listing = list_candidates(http, source.url, source.package, cache, keyring=keyring)
+        candidate = newest(listing.candidates, source.url, source.package)
+        not_modified = listing.not_modified
+        log.info("newest %s: %s (from %s)", source.package, candidate.file, listing.via)
+        if shared is not None:
+            shared.found[memo] = candidate, not_modified
+    # Each source has its own guard, also when it shares the listing.
+    check_not_backwards(candidate, last_synced, source.url)
+    return candidate, not_modified
 
 
 def _explicit(src_rpm: str, package: str) -> Candidate:
@@ -129,27 +159,30 @@ def _explicit(src_rpm: str, package: str) -> Candidate:
 def fetch(
     config: Config,
     *,
+    source: SourceConfig | None = None,
     src_rpm: str | None = None,
     last_synced: SourceInfo | None = None,
     dest_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> Fetched:
     """Discover and download the newest src.rpm (``patchsync fetch``); no header shortcut."""
-    keyring = keyring_for(config)
-    with make_http(config) as http:
-        candidate, _ = find(config, http, src_rpm=src_rpm, last_synced=last_synced, keyring=keyring)
+    source = source or config.source
+    keyring = keyring_for(source)
+    with make_http(source) as http:
+        candidate, _ = find(config, source, http, src_rpm=src_rpm, last_synced=last_synced, keyring=keyring)
         if is_local(candidate.url):
             path = local_path(candidate.url)
             signature = verify_local(path, keyring=keyring).signature if keyring is not None else None
             return Fetched(path, candidate, "local", 0, signature)
-        got = _download(config, http, candidate, dest_dir, known=None, progress=progress, keyring=keyring)
-        check_package(candidate, config.source.package, _nvr(got.headers))
+        got = _download(config, source, http, candidate, dest_dir, known=None, progress=progress, keyring=keyring)
+        check_package(candidate, source.package, _nvr(got.headers))
         payload: PayloadState = "downloaded" if got.transferred else "cached"
         return Fetched(got.path, candidate, payload, http.bytes_received, got.signature)
 
 
 def _download(
     config: Config,
+    source: SourceConfig,
     http: Http,
     candidate: Candidate,
     dest_dir: Path | None,
@@ -157,15 +190,24 @@ def _download(
     known: KnownHeaders | None,
     progress: Progress | None,
     keyring: Keyring | None,
+    shared: Shared | None = None,
 ) -> Downloaded:
     """Download ``candidate`` into ``dest_dir``, by default the src.rpm cache (which is then pruned)."""
+    if shared is not None and dest_dir is None and candidate.url in shared.downloaded:
+        got = shared.downloaded[candidate.url]
+        if keyring is None:
+            return dataclasses.replace(got, signature=None)
+        from ..rpm.signature import verify_header
+
+        # Verified under another source's keys: this source trusts only its own.
+        return dataclasses.replace(got, signature=verify_header(got.headers, keyring))
     cache = StateDir(config.state.dir).srpms
     got = download(
         http,
         candidate.url,
         dest_dir or cache,
         candidate.file,
-        max_bytes=config.source.max_bytes,
+        max_bytes=source.max_bytes,
         sha256=candidate.sha256,
         size=candidate.size,
         known=known,
@@ -174,17 +216,25 @@ def _download(
     )
     if dest_dir is None:
         prune_srpms(cache, config.state.retain_srpms, current=got.path)
+        if shared is not None:
+            shared.downloaded[candidate.url] = got
     return got
 
 
 def obtain(
     config: Config,
     *,
+    source: SourceConfig | None = None,
     src_rpm: str | None = None,
     last_synced: SourceInfo | None = None,
     progress: Progress | None = None,
+    shared: Shared | None = None,
 ) -> PatchSet:
-    """The patch set of the newest KOTD src.rpm (or of ``src_rpm``, a local path or URL).
+    """The patch set of ``source``'s newest KOTD src.rpm (or of ``src_rpm``, a local path or URL).
+
+    ``source`` defaults to the config's first (in a single-source config,
+    its only) source.  ``shared`` lets the sources of one cycle share what
+    was listed, probed and downloaded (:class:`Shared`).
 
     ``PatchSet.source`` says what it cost: ``bytes_transferred`` (body bytes
     received by every request of the run) and ``payload`` (``skipped`` when
@@ -194,12 +244,15 @@ def obtain(
     """
     from ..extract import extract_patchset
 
+    source = source or config.source
     state_dir = StateDir(config.state.dir)
-    tarball = config.source.tarball
-    package = config.source.package
-    keyring = keyring_for(config)
-    with make_http(config) as http:
-        candidate, not_modified = find(config, http, src_rpm=src_rpm, last_synced=last_synced, keyring=keyring)
+    tarball = source.tarball
+    package = source.package
+    keyring = keyring_for(source)
+    with make_http(source) as http:
+        candidate, not_modified = find(
+            config, source, http, src_rpm=src_rpm, last_synced=last_synced, keyring=keyring, shared=shared
+        )
 
         if is_local(candidate.url):
             patchset = extract_patchset(local_path(candidate.url), tarball, keyring=keyring)
@@ -211,12 +264,17 @@ def obtain(
         key: tarcache.CacheKey | None = None
         probed: Probe | None = None
         signature: SignatureInfo | None = None
-        remembered = _remembered(_read_probe(state_dir), candidate, not_modified, keyring)
+        remembered = _remembered(_read_probe(state_dir, source.name), candidate, not_modified, keyring)
         if remembered is not None:
             key, signature = remembered
             log.info("%s: unchanged since the last poll; header not fetched again", candidate.url)
         else:
-            probed = probe(http, candidate.url)
+            if shared is not None and candidate.url in shared.probed:
+                probed = shared.probed[candidate.url]
+            else:
+                probed = probe(http, candidate.url)
+                if shared is not None:
+                    shared.probed[candidate.url] = probed
             if probed is not None:
                 if keyring is not None:
                     from ..rpm.signature import verify_header
@@ -228,7 +286,7 @@ def obtain(
         hit = tarcache.lookup(state_dir.root, key) if key is not None else None
         if key is not None and hit is not None:
             if probed is not None:
-                _write_probe(state_dir, candidate, key, keyring, signature)
+                _write_probe(state_dir, candidate, key, keyring, signature, source=source.name)
             skipped = _from_cache(
                 candidate, probed, hit, tarball=tarball, transferred=http.bytes_received, signature=signature
             )
@@ -237,7 +295,9 @@ def obtain(
 
         # The probe's headers are parsed once: the download and the extraction take them as read.
         known = KnownHeaders(probed.headers, probed.prefix, signature) if probed is not None else None
-        got = _download(config, http, candidate, None, known=known, progress=progress, keyring=keyring)
+        got = _download(
+            config, source, http, candidate, None, known=known, progress=progress, keyring=keyring, shared=shared
+        )
         check_package(candidate, package, _nvr(got.headers))
         # Verified, signature included, as it arrived (or, when already complete, by verify_local).
         patchset = extract_patchset(got.path, tarball, headers=got.headers)
@@ -248,7 +308,7 @@ def obtain(
         full_key = tarcache.key_for(got.headers, tarball)
         if full_key is not None:
             tarcache.store(state_dir.root, full_key, result)
-            _write_probe(state_dir, candidate, full_key, keyring, got.signature)
+            _write_probe(state_dir, candidate, full_key, keyring, got.signature, source=source.name)
         return result
 
 
@@ -291,9 +351,9 @@ def _with_source(
     return dataclasses.replace(patchset, source=source)
 
 
-def _read_probe(state_dir: StateDir) -> dict[str, Any] | None:
+def _read_probe(state_dir: StateDir, source: str) -> dict[str, Any] | None:
     try:
-        data = json.loads(state_dir.probe_record.read_text(encoding="utf-8"))
+        data = json.loads(state_dir.probe_record_of(source).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and {"url", "tarball", "series"} <= data.keys() else None
@@ -325,6 +385,8 @@ def _write_probe(
     key: tarcache.CacheKey,
     keyring: Keyring | None,
     signature: SignatureInfo | None,
+    *,
+    source: str,
 ) -> None:
     record: dict[str, Any] = {
         "url": candidate.url,
@@ -335,4 +397,4 @@ def _write_probe(
     if keyring is not None and signature is not None:
         record["keyring"] = keyring.digest
         record["signature"] = signature.to_json()
-    write_atomic(state_dir.probe_record, json.dumps(record).encode())
+    write_atomic(state_dir.probe_record_of(source), json.dumps(record).encode())
