@@ -416,10 +416,14 @@ def test_history_status_and_report_commands(env: Env, capsys: pytest.CaptureFixt
     assert status["cycle_lock"] is None
     assert status["last_seen"] == kotd().source.to_json()
     assert status["outbox_unsent"] == 0
+    assert status["sources"] == [
+        {"name": "default", "last_seen": kotd().source.to_json(), "last_synced": kotd().source.to_json()}
+    ]
     assert status["targets"] == [
         {
             "name": "lucid-ec2",
             "mode": "released",
+            "source": "default",
             "review_branch": "refs/heads/patchsync/lucid-ec2",
             "review_head": head,
             "last_run": {"id": second.run_id, "started": newest.started, "trigger": "daemon", "host": HOST},

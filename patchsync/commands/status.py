@@ -9,6 +9,7 @@ from typing import Any
 
 from ..config import Config, TargetConfig
 from ..daemon import running_daemon
+from ..model import SourceInfo
 from ..state import cycle_lock_holder, daemon_key, open_state
 from ._common import load_config, print_json
 
@@ -38,12 +39,24 @@ def _review_head(target: TargetConfig) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
+def _json(source: SourceInfo | None) -> dict[str, Any] | None:
+    return source.to_json() if source else None
+
+
 def collect(config: Config) -> dict[str, Any]:
     with open_state(config.state) as state:
         last = state.last_target_runs()
         daemon_info = state.get(daemon_key(state.host))
         seen = state.last_seen()
         synced = state.last_synced()
+        sources = [
+            {
+                "name": source.name,
+                "last_seen": _json(state.last_seen(source.name)),
+                "last_synced": _json(state.last_synced(source.name)),
+            }
+            for source in config.sources
+        ]
         unsent = len(state.unsent())
         lock_holder = cycle_lock_holder(config.state, state)
     holder = running_daemon(config.state.dir)
@@ -61,6 +74,7 @@ def collect(config: Config) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "name": target.name,
             "mode": target.mode,
+            "source": config.source_name_of(target),
             "review_branch": target.review_ref,
             "review_head": _review_head(target),
             "last_run": None,
@@ -80,6 +94,7 @@ def collect(config: Config) -> dict[str, Any]:
         "cycle_lock": lock_holder,
         "last_seen": seen.to_json() if seen else None,
         "last_synced": synced.to_json() if synced else None,
+        "sources": sources,
         "outbox_unsent": unsent,
         "targets": targets,
     }
@@ -97,8 +112,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("daemon: not running")
     print(f"cycle lock: {'held by ' + data['cycle_lock'] if data['cycle_lock'] else 'free'}")
-    seen = data["last_seen"]
-    print(f"last KOTD seen: {seen['file'] if seen else 'none'}")
+    if len(data["sources"]) == 1:
+        seen = data["last_seen"]
+        print(f"last KOTD seen: {seen['file'] if seen else 'none'}")
+    else:
+        for source in data["sources"]:
+            seen = source["last_seen"]
+            print(f"source {source['name']}: last KOTD seen: {seen['file'] if seen else 'none'}")
     if data["outbox_unsent"]:
         print(f"outbox: {data['outbox_unsent']} mail(s) waiting to be sent")
     for t in data["targets"]:
