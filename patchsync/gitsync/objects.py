@@ -35,7 +35,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Generic, NamedTuple, TypeVar
+from typing import Any, BinaryIO, Generic, NamedTuple, TypeVar
 
 from ..errors import GitError
 from .pack import (
@@ -330,6 +330,17 @@ class _Spooled:
     kind: bytes
     base: str | None  # the delta base's id, None for a whole object
     depth: int  # delta chain length within the spool
+    #: Order of first spooling.  A delta base spooled after the delta was
+    #: the repository's when the delta was made (a run can make a tree the
+    #: repository has again, edited from a tree it made): read it there.
+    seq: int = 0
+    #: What the object points at, for :meth:`ObjectStore.migrate` to leave
+    #: out what the result does not: a commit's tree and parents; a tree's
+    #: entries where it was made whole, else the tree it was edited from
+    #: (``origin``) and the entries that edit set or removed.
+    links: tuple[str, ...] = ()
+    origin: str | None = None
+    changes: tuple[tuple[bytes, TreeEntry | None], ...] = ()
 
 
 class ObjectStore:
@@ -403,6 +414,9 @@ class ObjectStore:
         if name in self._spooled:
             kind, data = self._unspool(name)
             return kind.decode(), data, name
+        return self._read_repository(name)
+
+    def _read_repository(self, name: str) -> tuple[str, bytes, str] | None:
         proc = self._reader()
         assert proc.stdin is not None
         assert proc.stdout is not None
@@ -512,12 +526,18 @@ class ObjectStore:
             self._spool = open(self.quarantine / "objects.spool", "w+b")  # noqa: SIM115 (closed in close())
         return self._spool
 
-    def _put(self, sha: str, kind: bytes, body: bytes, *, base: str | None = None, depth: int = 0) -> None:
+    def _put(
+        self, sha: str, kind: bytes, body: bytes, *, base: str | None = None, depth: int = 0, **links: Any
+    ) -> None:
         """Append one pack entry (header, base id for a delta, zlib data) to the spool."""
         header = entry_header(OBJ_REF_DELTA if base else TYPE_CODES[kind], len(body))
         entry = header + (bytes.fromhex(base) if base else b"") + zlib.compress(body, _ZLIB_LEVEL)
         self._spool_file().write(entry)
-        self._spooled[sha] = _Spooled(self._spool_size, len(entry), kind, base, depth)
+        old = self._spooled.get(sha)
+        links["seq"] = len(self._spooled)
+        if old is not None:  # stored again, as another delta: what it points at stays
+            links = {"links": old.links, "origin": old.origin, "changes": old.changes, "seq": old.seq}
+        self._spooled[sha] = _Spooled(self._spool_size, len(entry), kind, base, depth, **links)
         self._spool_size += len(entry)
 
     def _unspool(self, sha: str) -> tuple[bytes, bytes]:
@@ -529,14 +549,21 @@ class ObjectStore:
         _, _, at = parse_entry_header(entry)
         if where.base is None:
             return where.kind, zlib.decompress(entry[at:])
-        base = self.read_kind(where.base, where.kind.decode())
+        base_spooled = self._spooled.get(where.base)
+        if base_spooled is not None and base_spooled.seq < where.seq:
+            base = self._unspool(where.base)[1]
+        else:
+            found = self._read_repository(where.base)
+            if found is None:
+                raise GitError(f"delta base {where.base} of {sha} is missing", where=self.repo)
+            base = found[1]
         return where.kind, apply_delta(base, zlib.decompress(entry[at + 20 :]))
 
-    def write(self, kind: bytes, data: bytes) -> str:
+    def write(self, kind: bytes, data: bytes, **links: Any) -> str:
         """Hash one new object and spool it (it joins the repository in :meth:`migrate`); returns its sha."""
         sha = hashlib.sha1(kind + b" " + str(len(data)).encode() + b"\0" + data).hexdigest()
         if sha not in self._spooled:
-            self._put(sha, kind, data)
+            self._put(sha, kind, data, **links)
         if kind == b"blob":
             self._blobs.put(sha, data)
         return sha
@@ -546,7 +573,7 @@ class ObjectStore:
 
     def write_tree(self, entries: Mapping[bytes, TreeEntry]) -> str:
         tree = _Tree.build(entries)
-        sha = self.write(b"tree", tree.data())
+        sha = self.write(b"tree", tree.data(), changes=tuple(entries.items()))
         self._trees.put(sha, tree)
         return sha
 
@@ -567,14 +594,18 @@ class ObjectStore:
         self._trees.put(sha, tree)
         if sha in self._spooled:
             return sha
+        self._store_tree(sha, data, base, old, delta, origin=base, changes=tuple(changes.items()))
+        return sha
+
+    def _store_tree(self, sha: str, data: bytes, base: str, old: _Tree, delta: DeltaWriter, **links: Any) -> None:
+        """Spool a tree as a delta against ``base`` where that keeps chains short and pays, else whole."""
         spooled = self._spooled.get(base)
         depth = spooled.depth + 1 if spooled is not None else 1
         ops = delta.finish(old.size)
         if not old.canonical or depth > _MAX_DELTA_DEPTH or len(ops) * 2 > len(data):
-            self._put(sha, b"tree", data)
+            self._put(sha, b"tree", data, **links)
         else:
-            self._put(sha, b"tree", ops, base=base, depth=depth)
-        return sha
+            self._put(sha, b"tree", ops, base=base, depth=depth, **links)
 
     def write_commit(
         self,
@@ -590,38 +621,105 @@ class ObjectStore:
         lines += [b"parent " + p.encode() for p in parents]
         lines += [b"author " + author, b"committer " + committer, *extra]
         data = b"\n".join(lines) + b"\n\n" + message
-        sha = self.write(b"commit", data)
+        sha = self.write(b"commit", data, links=(tree, *parents))
         self._commits.setdefault(sha, parse_commit(sha, data))
         return sha
 
     # -- joining the repository -----------------------------------------
 
-    def _missing(self) -> list[str]:
-        """The spooled objects the repository does not have yet, in spool order."""
+    def _in_repository(self) -> set[str]:
+        """The spooled objects the repository has already (made again by this run)."""
         names = "".join(sha + "\n" for sha in self._spooled).encode()
         out = run_git(self.repo, ["cat-file", "--batch-check=%(objectname)"], input=names).stdout
-        have = {line for line in out.decode().splitlines() if " " not in line}
-        return [sha for sha in self._spooled if sha not in have]
+        return {line for line in out.decode().splitlines() if " " not in line}
 
-    def migrate(self) -> int:
-        """Move the new objects into the repository as one pack; returns how many.
+    def _reachable(self, head: str, have: set[str]) -> set[str]:
+        """The spooled objects ``head`` reaches: what a run made and then edited further is left out.
 
-        Objects the repository already has are left out.  The rest go as a
-        thin pack (trees are deltas against their predecessors, some of
-        which only the repository holds) to ``git index-pack --stdin
-        --fix-thin``, which checks every object, appends the missing delta
-        bases and indexes the pack in the quarantine; the pack is then
-        renamed into ``objects/pack``: the ``.pack`` first, its ``.idx``
-        last, as git itself does, so git never sees a pack without its
-        index.  This happens before any ref points at the objects: a kill in
-        between leaves unreferenced objects (git gc removes them), never a
-        ref to a missing object.
+        Walked newest first, so everything that points at an object has
+        been seen when the object is (what the repository has is not
+        followed: all it points at is there too).  A tree that was only edited further
+        (a step of a commit's edits, not the commit's tree) is not needed
+        itself, only those of its entries the later trees kept: it passes
+        on the names they replaced.
+        """
+        full = {head} if head in self._spooled else set()
+        partial: dict[str, frozenset[bytes]] = {}
+        for sha in sorted(self._spooled, key=lambda sha: self._spooled[sha].seq, reverse=True):
+            rec = self._spooled[sha]
+            if sha in have:
+                continue  # the repository has it, and so all it points at
+            if sha in full:
+                replaced: frozenset[bytes] = frozenset()
+            elif sha in partial:
+                replaced = partial[sha]
+            else:
+                continue
+            full.update(link for link in rec.links if link in self._spooled)
+            full.update(
+                entry.sha
+                for name, entry in rec.changes
+                if entry is not None and name not in replaced and entry.sha in self._spooled
+            )
+            origin = rec.origin
+            if origin is not None and origin in self._spooled and origin not in full:
+                mine = replaced | {name for name, _ in rec.changes}
+                known = partial.get(origin)
+                partial[origin] = mine if known is None else known & mine
+        return full
+
+    def _rebase_deltas(self, written: list[str], have: set[str]) -> None:
+        """Re-spool the trees whose delta base is not written: against the nearest that is, or whole."""
+        kept = set(written)
+        for sha in written:
+            rec = self._spooled[sha]
+            if rec.base is None or rec.base in kept or rec.base in have or rec.base not in self._spooled:
+                continue
+            # The edits from the nearest kept (or the repository's) tree up
+            # the chain of trees this one was edited from, later ones first.
+            combined: dict[bytes, TreeEntry | None] = {}
+            seen = {sha}
+            node = rec
+            while True:
+                for name, entry in node.changes:
+                    combined.setdefault(name, entry)
+                origin = node.origin
+                if origin is None or origin in kept or origin in have or origin not in self._spooled:
+                    break
+                if origin in seen:  # back to a tree made earlier: no base to go by
+                    origin = None
+                    break
+                seen.add(origin)
+                node = self._spooled[origin]
+            kind, data = self._unspool(sha)
+            edited = self._tree(origin).edit(combined) if origin is not None else None
+            if origin is None or edited is None or edited[0].data() != data:
+                self._put(sha, kind, data)
+            else:
+                self._store_tree(sha, data, origin, self._tree(origin), edited[1])
+
+    def migrate(self, head: str | None = None) -> int:
+        """Move the new objects (those ``head`` reaches, or all) into the repository as one pack.
+
+        Returns how many.  Objects the repository already has are left out.
+        The rest go as a thin pack (trees are deltas against their
+        predecessors, some of which only the repository holds) to ``git
+        index-pack --stdin --fix-thin``, which checks every object, appends
+        the missing delta bases and indexes the pack in the quarantine; the
+        pack is then renamed into ``objects/pack``: the ``.pack`` first, its
+        ``.idx`` last, as git itself does, so git never sees a pack without
+        its index.  This happens before any ref points at the objects: a
+        kill in between leaves unreferenced objects (git gc removes them),
+        never a ref to a missing object.
         """
         if not self._spooled:
             return 0
-        missing = self._missing()
+        have = self._in_repository()
+        wanted = self._reachable(head, have) if head is not None else set(self._spooled)
+        missing = [sha for sha in self._spooled if sha in wanted and sha not in have]
         if not missing:
             return 0
+        self._rebase_deltas(missing, have)
         spool = self._spool_file()
         spool.flush()
         pack = self.quarantine / "incoming.pack"

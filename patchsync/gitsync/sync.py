@@ -153,7 +153,7 @@ def _sync(
                     # Where the review branch already holds the result, the
                     # repository has every object the refs need: the commits
                     # made again here (with today's dates) would only be garbage.
-                    store.migrate()
+                    store.migrate(plan.head)
                 checkpoint("before-refs")
                 refs.transaction(repo, updates, message=f"patchsync sync {target.name}")
             except (PatchsyncError, OSError) as exc:
