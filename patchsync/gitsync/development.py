@@ -51,6 +51,9 @@ class Range:
     patches_of: Mapping[str, tuple[str, ...]]  # commit sha -> tree patch names
 
 
+#: From this many commits to replay on, their objects are read in one go.
+_READ_AHEAD_FROM = 16
+
 #: Starts each commit's record in the ``git log`` stream below.
 _RECORD = b"\x01"
 
@@ -216,6 +219,8 @@ def _read_ahead(ctx: Context, rng: Range, items: Sequence[_Item], by_tree_name: 
     if at == len(items):
         return
     rest = [item.commit for item in items[at:] if item.commit is not None]
+    if len(rest) < _READ_AHEAD_FROM:
+        return  # a few round trips cost less than another git process
     folders: set[str] = set()
     for commit in rest:
         for path in commit.changes:

@@ -75,6 +75,10 @@ _MAX_DELTA_DEPTH = 50
 _TREE_CACHE_ENTRIES = 250_000
 _BLOB_CACHE_BYTES = 16 << 20
 
+#: Up to this many objects, asking the running cat-file reader one by one
+#: costs less than starting another git process to ask for all at once.
+_ASK_ONE_BY_ONE = 32
+
 _V = TypeVar("_V")
 
 
@@ -629,6 +633,8 @@ class ObjectStore:
 
     def _in_repository(self) -> set[str]:
         """The spooled objects the repository has already (made again by this run)."""
+        if len(self._spooled) <= _ASK_ONE_BY_ONE:
+            return {sha for sha in self._spooled if self._read_repository(sha) is not None}
         names = "".join(sha + "\n" for sha in self._spooled).encode()
         out = run_git(self.repo, ["cat-file", "--batch-check=%(objectname)"], input=names).stdout
         return {line for line in out.decode().splitlines() if " " not in line}
