@@ -5,9 +5,10 @@ for a path instead of joining names of its own::
 
     state.dir/
       patchsync.sqlite3    the state database: run history, the KOTD last seen
-                           and last synced, the mail outbox (patchsync.state)
+                           and last synced, the mail outbox (patchsync.state);
+                           absent when state.database names a PostgreSQL one
       http-cache/          index pages and repository metadata with their
-                           validators, for conditional GETs (source.conditional)
+                           validators, for conditional GETs (source.http)
       source-probe.json    the src.rpm probed last, its tarball's digests and,
                            with source.keys, its verified signer and the
                            keyring it was verified under, so an unchanged
