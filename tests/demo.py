@@ -125,7 +125,8 @@ def serve(directory: Path) -> Iterator[str]:
     """Serve ``directory`` with autoindex on a free 127.0.0.1 port; yields its URL."""
     handler = functools.partial(_MirrorHandler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name="demo-mirror", daemon=True)
+    # A short poll: serve_forever notices shutdown() only between polls (0.5 s by default).
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), name="demo-mirror", daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/kotd/HEAD/src/"
