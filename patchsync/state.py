@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from . import database as db
@@ -449,13 +450,8 @@ class State:
         return json.loads(value) if value is not None else None
 
     def put(self, key: str, value: Any) -> None:
-        text = json.dumps(value)
         with self._write() as conn:
-            # An upsert needs dialect-specific SQL; update-then-insert inside
-            # one write transaction is the same on both backends.
-            done = conn.execute(db.meta.update().where(db.meta.c.key == key).values(value=text)).rowcount
-            if not done:
-                conn.execute(db.meta.insert().values(key=key, value=text))
+            _upsert(conn, db.meta, {"key": key, "value": json.dumps(value)})
 
     def delete(self, key: str) -> None:
         with self._write() as conn:
@@ -474,10 +470,8 @@ class State:
     def record_written(self, target: str, *, sha: str, ref: str, source_file: str, when: datetime) -> None:
         """Remember that this host wrote ``sha`` to ``target``'s review branch ``ref``."""
         values = {"sha": sha, "ref": ref, "source_file": source_file, "written": when.isoformat(), "host": self.host}
-        w = db.written
         with self._write() as conn:
-            if not conn.execute(w.update().where(w.c.target == target).values(**values)).rowcount:
-                conn.execute(w.insert().values(target=target, **values))
+            _upsert(conn, db.written, {"target": target, **values})
 
     def written(self, target: str) -> Written | None:
         """What patchsync last wrote to ``target`` (from any host), or ``None``."""
@@ -586,6 +580,19 @@ class State:
             if target in mail.targets:
                 return mail.message_id
         return None
+
+
+def _upsert(conn: Connection, table: sa.Table, values: dict[str, Any]) -> None:
+    """Insert ``values``, or update the row with the same primary key, in one statement.
+
+    Update-then-insert is not enough on PostgreSQL: two sessions that both
+    find no row both insert, and one fails on the key.
+    """
+    insert: Any = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table).values(values)
+    keys = [c.name for c in table.primary_key.columns]
+    conn.execute(
+        insert.on_conflict_do_update(index_elements=keys, set_={k: insert.excluded[k] for k in values if k not in keys})
+    )
 
 
 #: The tables :func:`copy_state` copies, parents first.
