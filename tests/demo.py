@@ -4,14 +4,17 @@ Everything happens in a temporary folder that is removed at the end:
 
 1. a sample KOTD mirror (the committed fixture src.rpms, two versions, plus
    packages discovery must ignore) is served on 127.0.0.1 by Python's
-   http.server in a thread;
+   http.server in a thread; its src.rpms are signed, as SUSE's build
+   service signs them, with an OpenPGP key gpg makes on the spot, and the
+   config trusts only that key (``source.keys``);
 2. ``patchsync fetch`` discovers the newest kernel-source src.rpm there and
    downloads it, verified;
 3. ``patchsync extract`` takes patches.xen and series.conf out of it;
 4. a sample kernel tree is built: base, one commit per 2.6.32.9 patch and a
    SAUCE commit between them, for a released and a development target, and
    the config file naming them is printed;
-5. ``patchsync check`` reports the drift against 2.6.32.10;
+5. ``patchsync check`` reports the drift against 2.6.32.10 and names the
+   verified signer; an unsigned copy is refused;
 6. ``patchsync sync`` writes the review branches, and a second sync is a
    no-op.
 
@@ -36,10 +39,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.signing import GnuPG
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
 NEW = "kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm"
 OLD = "kernel-source-2.6.32.9-0.0.1.aaaa111.src.rpm"
+
+#: The demo's signing key: made by gpg at demo time, trusted by the demo's config alone.
+SIGNER = "patchsync demo KOTD key <kotd@demo.invalid>"
 
 #: What a KOTD src/ directory holds besides kernel-source: discovery must skip these.
 DECOYS = (
@@ -56,6 +64,8 @@ class Demo:
 
     root: Path
     url: str = ""
+    #: The exported certificate of the signing key ("" when gpg is missing: nothing signed).
+    cert: str = ""
     config: Path = Path()
     found: dict[str, str] = field(default_factory=dict)
 
@@ -136,14 +146,54 @@ def serve(directory: Path) -> Iterator[str]:
         thread.join()
 
 
+def sign_header(gnupg: GnuPG, fingerprint: str, path: Path) -> None:
+    """Give the src.rpm at ``path`` the header signature rpmsign would (DSAHEADER: an EdDSA key).
+
+    rpmsign needs the rpm tools, which a fresh machine lacks; the signature
+    itself is gpg's, over the main header's bytes, like rpmsign's.
+    """
+    from patchsync.rpm import tags
+    from tests import rpmtools
+
+    data = path.read_bytes()
+    blob = data[rpmtools.main_header_start(data) : rpmtools.payload_start(data)]
+    signature = gnupg.run("--local-user", fingerprint, "--detach-sign", stdin=blob)
+    path.write_bytes(
+        rpmtools.rewrite_signature(data, add={tags.SIGTAG_DSA: (tags.TYPE_BIN, len(signature), signature)})
+    )
+
+
+def sign_mirror(demo: Demo, mirror: Path) -> None:
+    gpg = shutil.which("gpg")
+    if gpg is None:
+        print("gpg is not installed: the mirror stays unsigned and source.keys empty")
+        return
+    # A short home: gpg-agent's socket path must stay under the 108 bytes of sun_path.
+    gnupg = GnuPG(demo.root / "g", gpg)
+    try:
+        fingerprint = gnupg.generate(SIGNER, "ed25519")
+        cert = gnupg.export(fingerprint, demo.root / "kotd-signing.asc")
+        for name in (OLD, NEW):
+            sign_header(gnupg, fingerprint, mirror / name)
+    finally:
+        gnupg.close()
+        shutil.rmtree(gnupg.home, ignore_errors=True)
+    demo.cert = str(cert)
+    print(f"signed the kernel-source src.rpms with a key made just now by gpg: {fingerprint} {SIGNER}")
+    print("$DEMO/kotd-signing.asc is its certificate; the config trusts it alone (source.keys)")
+
+
 def step_mirror(demo: Demo) -> None:
-    say("A sample KOTD mirror on 127.0.0.1")
+    say("A sample KOTD mirror on 127.0.0.1, its src.rpms signed")
+    mirror = demo.root / "mirror" / "kotd" / "HEAD" / "src"
+    sign_mirror(demo, mirror)
     print(f"{demo.url} lists:")
-    for path in sorted((demo.root / "mirror" / "kotd" / "HEAD" / "src").iterdir()):
+    for path in sorted(mirror.iterdir()):
         print(f"  {path.name}")
     demo.config = demo.root / "patchsync.toml"
+    keys = f'keys = ["{demo.cert}"]\n' if demo.cert else ""
     demo.config.write_text(
-        f'[source]\nurl = "{demo.url}"\ntarball = "patches.xen.tar.bz2"\n[state]\ndir = "{demo.root / "state"}"\n'
+        f'[source]\nurl = "{demo.url}"\ntarball = "patches.xen.tar.bz2"\n{keys}[state]\ndir = "{demo.root / "state"}"\n'
     )
 
 
@@ -157,7 +207,7 @@ def step_extract(demo: Demo) -> None:
     say("Take patches.xen and series.conf out of it (extract), in pure Python")
     src_rpm = demo.found.get("src_rpm") or str(DATA / "srpms" / "gzip" / NEW)
     out = demo.root / "extracted"
-    patchsync(demo, "extract", src_rpm, "--output", str(out))
+    patchsync(demo, "extract", src_rpm, "--output", str(out), *(["--key", demo.cert] if demo.cert else []))
     for path in sorted(out.rglob("*")):
         if path.is_file():
             print(f"  {path.relative_to(out)}  ({path.stat().st_size} bytes)")
@@ -233,6 +283,12 @@ def step_check(demo: Demo) -> None:
     result = patchsync(demo, "check", "-v", check=False)
     if result.returncode != 1:
         raise SystemExit(f"demo: expected drift (exit status 1), got {result.returncode}")
+    if demo.cert:
+        say("A src.rpm not signed by a key in source.keys is refused (exit status 2), nothing cached")
+        unsigned = demo.root / NEW
+        shutil.copy2(DATA / "srpms" / "gzip" / NEW, unsigned)
+        result = patchsync(demo, "check", "--src-rpm", str(unsigned), check=False)
+        print(f"exit status {result.returncode}")
 
 
 def step_sync(demo: Demo) -> None:

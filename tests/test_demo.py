@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,24 @@ def test_demo_runs_and_cleans_up(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
+    # The mirror was signed with a key gpg made at demo time, and every step verified it.
+    made = re.search(
+        r"with a key made just now by gpg: ([0-9A-F]{40}) (patchsync demo KOTD key <kotd@demo\.invalid>)\n", out
+    )
+    assert made is not None, out
+    signer = f"signed by {made[1]} {made[2]}"
+    assert f"kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm: {signer}\n" in out
+    assert re.search(
+        r"^KOTD kernel-source-2\.6\.32\.10-0\.0\.3\.bbbb222\.src\.rpm \(patches\.xen\.tar\.bz2 sha256 [0-9a-f]{12}\), "
+        + re.escape(signer)
+        + "$",
+        out,
+        re.M,
+    )
+    assert (
+        "patchsync: error: $DEMO/kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm: signature: none:"
+        " the main header carries no OpenPGP signature, and source.keys requires one\nexit status 2\n"
+    ) in out
     # Discovery picked the newest kernel-source, not a decoy, and extract wrote the patches.
     assert "$DEMO/downloads/kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm\n" in out
     assert "  patches.xen/xen-balloon-last-credit  (417 bytes)\n" in out
