@@ -111,6 +111,11 @@ def test_one_sync_brings_each_tree_to_its_own_source(tmp_path: Path, pair: Pair)
     (run,) = history if isinstance(history, list) else history["runs"]
     assert [s["name"] for s in run["sources"]] == ["sle11-sp1", "head"]
     assert [t["source"] for t in run["targets"]] == ["sle11-sp1", "head"]
+    text = run_patchsync(pair.config, "history").stdout
+    assert "  sle11-sp1 2.6.32.10-0.0.3.bbbb222, head 2.6.32.12-0.0.1.cccc333  " in text, text
+    status = run_patchsync(pair.config, "status").stdout
+    assert "source sle11-sp1: last KOTD seen: kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm" in status, status
+    assert "source head: last KOTD seen: kernel-source-2.6.32.12-0.0.1.cccc333.src.rpm" in status, status
 
 
 def test_a_failing_source_fails_only_its_targets(tmp_path: Path, pair: Pair) -> None:

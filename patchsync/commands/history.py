@@ -39,7 +39,13 @@ def run(args: argparse.Namespace) -> int:
 def format_row(row: RunRow) -> str:
     """One line per run: id, start, host, trigger, result, KOTD, per-target outcome, mail."""
     started = row.started.replace("T", " ").removesuffix("+00:00")
-    kotd = f"{row.source.version}-{row.source.release}" if row.source else "-"
+    if len(row.sources) > 1:
+        # Several sources: each names the KOTD it followed, or "-" where it failed.
+        kotd = ", ".join(
+            f"{s.name} {s.info.version}-{s.info.release}" if s.info else f"{s.name} -" for s in row.sources
+        )
+    else:
+        kotd = f"{row.source.version}-{row.source.release}" if row.source else "-"
     targets = ", ".join(_target(t.name, t.status, len(t.commits)) for t in row.targets)
     # The host matters once two machines share the history; runs from
     # before patchsync recorded it have none.
