@@ -17,6 +17,9 @@ Everything happens in a temporary folder that is removed at the end:
    verified signer; an unsigned copy is refused;
 6. ``patchsync sync`` writes the review branches, and a second sync is a
    no-op.
+7. the config grows a second ``[[source]]`` (a SUSE branch whose KOTD is
+   still 2.6.32.9) and a third tree that follows it; one ``sync`` obtains
+   each source once and brings each tree to its own source's KOTD.
 
 Each step runs the real CLI as a subprocess, so what is shown is what a
 user would type and see.
@@ -97,6 +100,10 @@ def make_mirror(root: Path) -> Path:
     shutil.copy2(DATA / "srpms" / "gzip" / NEW, mirror / NEW)
     for name in DECOYS:
         (mirror / name).write_bytes(b"not the package you are looking for\n")
+    # A second SUSE branch, whose kernel of the day is still 2.6.32.9.
+    stable = root / "mirror" / "kotd" / "SLE11-SP1" / "src"
+    stable.mkdir(parents=True)
+    shutil.copy2(DATA / "srpms" / "old" / OLD, stable / OLD)
     return mirror
 
 
@@ -175,6 +182,7 @@ def sign_mirror(demo: Demo, mirror: Path) -> None:
         cert = gnupg.export(fingerprint, demo.root / "kotd-signing.asc")
         for name in (OLD, NEW):
             sign_header(gnupg, fingerprint, mirror / name)
+        sign_header(gnupg, fingerprint, mirror.parents[1] / "SLE11-SP1" / "src" / OLD)
     finally:
         gnupg.close()
         shutil.rmtree(gnupg.home, ignore_errors=True)
@@ -307,6 +315,33 @@ def step_sync(demo: Demo) -> None:
     patchsync(demo, "sync", "--no-mail", "--json")
 
 
+def step_sources(demo: Demo) -> None:
+    say("Several SUSE branches in one service: a [[source]] per branch, each tree following one")
+    stable_url = demo.url.replace("/kotd/HEAD/", "/kotd/SLE11-SP1/")
+    hardy = demo.root / "ubuntu-hardy"
+    git(demo.root, "clone", "-q", "--bare", demo.found["released"], str(hardy))
+    keys = f'keys = ["{demo.cert}"]\n' if demo.cert else ""
+    text = (
+        f'[[source]]\nname = "head"\nurl = "{demo.url}"\n{keys}'
+        f'[[source]]\nname = "sle11-sp1"\nurl = "{stable_url}"\n{keys}'
+        f'[state]\ndir = "{demo.root / "state"}"\n'
+    )
+    for name, repo, mode, source in (
+        ("lucid-ec2", demo.found["released"], "released", "head"),
+        ("natty-ec2", demo.found["development"], "development", "head"),
+        ("hardy-ec2", str(hardy), "released", "sle11-sp1"),
+    ):
+        text += (
+            f'\n[[target]]\nname = "{name}"\nsource = "{source}"\nrepo = "{repo}"\nbranch = "ec2"\n'
+            f'base = "v2.6.32"\nmode = "{mode}"\n'
+        )
+    demo.config.write_text(text)
+    print(text.replace(str(demo.root), "$DEMO"), end="", flush=True)
+    say("One sync obtains each source once and syncs each tree against its own KOTD")
+    patchsync(demo, "sync", "--no-mail")
+    patchsync(demo, "history", "--limit", "1")
+
+
 #: The demo, in order.
 STEPS: tuple[Callable[[Demo], None], ...] = (
     step_mirror,
@@ -315,6 +350,7 @@ STEPS: tuple[Callable[[Demo], None], ...] = (
     step_tree,
     step_check,
     step_sync,
+    step_sources,
 )
 
 

@@ -69,4 +69,10 @@ def test_demo_runs_and_cleans_up(tmp_path: Path) -> None:
     # ... and the second sync changed nothing and skipped the payload.
     assert out.count('"status": "up-to-date"') == 2
     assert '"payload": "skipped"' in out
+    # Two sources in one config: each tree synced against its own branch's KOTD, one run in history.
+    several = out.split("$ patchsync sync --no-mail\n")[-1]
+    assert re.search(r"^source head: KOTD kernel-source-2\.6\.32\.10-0\.0\.3\.bbbb222\.src\.rpm ", several, re.M)
+    assert re.search(r"^source sle11-sp1: KOTD kernel-source-2\.6\.32\.9-0\.0\.1\.aaaa111\.src\.rpm ", several, re.M)
+    assert re.search(r"^hardy-ec2 \(released\): up to date at [0-9a-f]{12}$", several, re.M)
+    assert "up-to-date head 2.6.32.10-0.0.3.bbbb222, sle11-sp1 2.6.32.9-0.0.1.aaaa111  " in several
     assert list(tmp_path.iterdir()) == []
