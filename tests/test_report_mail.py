@@ -354,3 +354,55 @@ def test_the_same_interdiff_in_two_targets_is_attached_once() -> None:
     msg = _render(_result(UPDATED, twin, different))
     names = [part.get_filename() for part in msg.iter_attachments()]
     assert names == ["xen3-patch-03.diff.diff", "xen3-new-1.diff.diff", "maverick-ec2_xen3-patch-03.diff.diff"]
+
+
+def _two_sources(head_error: str = "") -> CycleResult:
+    """lucid-ec2 follows sle11-sp1; maverick-ec2 follows head, whose mirror may have failed."""
+    head = SourceRun("head", None if head_error else replace(SOURCE, file="kernel-source-2.6.33-0.0.1.src.rpm"))
+    targets = (replace(UPDATED, source="sle11-sp1"),) + (() if head_error else (replace(CONFLICT, source="head"),))
+    return CycleResult(
+        trigger="timer",
+        started=STARTED,
+        finished=FINISHED,
+        sources=(SourceRun("sle11-sp1", SOURCE), SourceRun("head", head.info, head_error)),
+        targets=targets,
+        error=f"source head: {head_error}" if head_error else "",
+        run_id=12,
+    )
+
+
+def test_one_mail_for_several_sources_has_a_section_per_source() -> None:
+    result = _two_sources()
+    assert mail.subject(result, "kernel-source") == (
+        "[patchsync] kernel-source (2 sources): 1 target updated, 1 conflict (maverick-ec2: xen3-patch-07.diff)"
+    )
+    msg = _render(result)
+    text = msg.get_body(("plain",))
+    assert text is not None
+    body = text.get_content()
+    sle, head = body.split("== source sle11-sp1 ==\n", 1)[1].split("== source head ==\n", 1)
+    assert sle.startswith("Source:   kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm\n")
+    assert "\nlucid-ec2 (released): updated\n" in sle
+    assert "maverick-ec2" not in sle
+    assert head.startswith("Source:   kernel-source-2.6.33-0.0.1.src.rpm\n")
+    assert "\nmaverick-ec2 (development): conflict\n" in head
+    assert msg["X-Patchsync-Sources"] == "sle11-sp1, head"
+    assert msg["X-Patchsync-Tarball-SHA256"] is None
+    # Every target's thread still holds.
+    assert "<patchsync.lucid-ec2@example.org>" in msg["References"]
+    assert "<patchsync.maverick-ec2@example.org>" in msg["References"]
+
+
+def test_a_failed_source_is_named_in_its_section_and_the_subject() -> None:
+    result = _two_sources(head_error="https://kotd.example.org/HEAD/src/: HTTP 503 Service Unavailable")
+    assert mail.subject(result, "kernel-source") == (
+        "[patchsync] kernel-source (2 sources): 1 target updated; error: source head: "
+        "https://kotd.example.org/HEAD/src/: HTTP 503..."
+    )
+    text = _render(result).get_body(("plain",))
+    assert text is not None
+    head = text.get_content().split("== source head ==\n", 1)[1]
+    assert head.startswith(
+        "\nObtaining the KOTD failed; its targets were not compared:\n"
+        "  https://kotd.example.org/HEAD/src/: HTTP 503 Service Unavailable\n"
+    )
