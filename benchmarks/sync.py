@@ -196,6 +196,7 @@ CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from patchsync.compare import compare_target
+from patchsync.gitsync.tree import read_target
 from patchsync.config import TargetConfig
 from patchsync.gitsync import sync_target
 from patchsync.model import PatchDelta, PatchSet, SourceInfo, TargetDrift
@@ -214,7 +215,7 @@ source = SourceInfo("https://kotd.example/kernel-source-6.1-1.src.rpm", "kernel-
 patchset = PatchSet(source, "patches.xen", {"patches.xen/" + n: b for n, b in kotd.items()}, None)
 started = time.perf_counter()
 if mode == "check":
-    drift = compare_target(patchset, target, details=False)
+    drift = compare_target(patchset, target, read_target(target), details=False)
     assert sum(p.status != "unchanged" for p in drift.patches) == len(spec["changed"]), drift
     commits = 0
 else:

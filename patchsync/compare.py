@@ -1,8 +1,8 @@
 """Compare the KOTD's patches with a target tree's copies: the drift of one target.
 
 :func:`compare` is pure (bytes and names in, deltas out) so every rule can
-be pinned in tests; :func:`compare_target` adds the I/O: the KOTD series
-order from series.conf and the tree's files from git.
+be pinned in tests; :func:`compare_target` takes the KOTD series order
+from series.conf and the tree's patches the caller read from git.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from .config import TargetConfig
-from .errors import GitError, PatchError, TarballError
-from .gitsync.access import commit_of
-from .gitsync.tree import SERIES_FILE, read_patches
-from .model import PatchDelta, PatchSet, TargetDrift
+from .errors import PatchError, TarballError
+from .model import SERIES_FILE, PatchDelta, PatchSet, TargetDrift, TreePatches
 from .names import path_problem
 from .patches.classify import Classification, classify, has_changes, header_ids, refresh_key
 from .patches.interdiff import file_diff, header_diff, interdiff, render
@@ -304,12 +302,13 @@ def kotd_series_order(
 def compare_target(
     patchset: PatchSet,
     target: TargetConfig,
+    tree: TreePatches,
     symbols: Sequence[str] = ("xen",),
     *,
     details: bool = True,
     parses: ParseCache | None = None,
 ) -> TargetDrift:
-    """The drift of ``target`` against the KOTD ``patchset``; writes nothing anywhere.
+    """The drift of ``target``, whose branch carries ``tree``, against the KOTD ``patchset``.
 
     The drift carries ``parses`` on to sync, so a patch the comparison
     parsed is not parsed again there; without one (``check``, which never
@@ -320,16 +319,6 @@ def compare_target(
     kotd_files = {name: patchset.files[path] for name, path in names.items()}
     guarded_out: list[str] = []
     kotd_order = kotd_series_order(patchset, names, symbols, warnings, guarded_out)
-    # With a remote, the server's branch and base as the cycle just fetched them.
-    tree = read_patches(target.repo, target.branch_ref if target.remote else target.branch, target.patches_dir)
-    if target.base and commit_of(target.repo, target.base_rev) is None:
-        # Found here, not first in sync: check must not call a target that
-        # cannot be synced "drift" (exit 1).
-        raise GitError(
-            f"base {target.base!r} does not exist: fetch it, or set 'base' to the upstream ref "
-            "the patch commits sit on",
-            where=target.repo,
-        )
     warnings.extend(tree.warnings)
     result = compare(kotd_files, kotd_order, tree.files, tree.order, target.hold, details=details, parses=parses)
     warnings.extend(result.warnings)

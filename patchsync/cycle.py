@@ -64,8 +64,9 @@ def _obtain(
 
 def _compare(patchset: PatchSet, target: TargetConfig, symbols: tuple[str, ...], parses: ParseCache) -> TargetDrift:
     from .compare import compare_target
+    from .gitsync.tree import read_target
 
-    return compare_target(patchset, target, symbols, parses=parses)
+    return compare_target(patchset, target, read_target(target), symbols, parses=parses)
 
 
 def _sync(patchset: PatchSet, target: TargetConfig, drift: TargetDrift, config: Config, dry_run: bool) -> TargetRun:

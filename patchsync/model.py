@@ -141,6 +141,23 @@ STATUSES: tuple[Status, ...] = (
 )
 
 
+#: quilt's series file (quilt(1), "series"): one patch per line, options
+#: after the name, ``#`` comments; patchsync keeps it beside the patches.
+SERIES_FILE = "series"
+
+
+@dataclass(frozen=True)
+class TreePatches:
+    """The patches a branch carries: ``files`` name -> bytes, ``order`` the series order."""
+
+    commit: str
+    files: dict[str, bytes]
+    order: list[str]
+    warnings: tuple[str, ...] = ()
+    #: ``series`` (from <patches_dir>/series) or ``history`` (order of addition).
+    order_from: str = "history"
+
+
 @dataclass(frozen=True)
 class PatchDelta:
     """One patch name of a target, compared with the KOTD.

@@ -10,6 +10,7 @@ import pytest
 from patchsync.compare import compare, compare_target
 from patchsync.config import TargetConfig
 from patchsync.errors import GitError
+from patchsync.gitsync.tree import read_target
 from patchsync.model import PatchSet, SourceInfo, TargetDrift
 from tests.gittarget import commit_files, git, init, ref
 
@@ -243,6 +244,11 @@ SERIES = b"""\
 """
 
 
+def _drift(patchset: PatchSet, target: TargetConfig, symbols: tuple[str, ...] = ("xen",)) -> TargetDrift:
+    """compare_target on the patches ``target``'s branch carries, read as the cycle reads them."""
+    return compare_target(patchset, target, read_target(target), symbols)
+
+
 def _patchset(files: dict[str, bytes], series: bytes | None = SERIES) -> PatchSet:
     source = SourceInfo(
         url="file:///kotd/kernel-source-2.6.32.10-0.0.3.bbbb222.src.rpm",
@@ -281,7 +287,7 @@ def test_compare_target_on_a_real_tree(tmp_path: Path) -> None:
         "patches.xen/xen3-guarded.diff": _p("g"),
         "patches.xen/xen3-zz-unlisted.diff": _p("z"),
     }
-    drift = compare_target(_patchset(kotd), _target(repo, mode="development"), ("xen",))
+    drift = _drift(_patchset(kotd), _target(repo, mode="development"), ("xen",))
     assert drift.branch_commit == ref(repo, "ec2")
     assert drift.kotd_order == ("xen3-b.diff", "xen3-a.diff", "xen3-guarded.diff", "xen3-zz-unlisted.diff")
     assert drift.tree_order == ("xen3-a.diff", "xen3-b.diff", "xen3-guarded.diff", "xen3-local.diff")
@@ -320,7 +326,7 @@ def test_compare_target_in_sync_and_released_order(tmp_path: Path) -> None:
         "patches.xen/xen3-guarded.diff": _p("g"),
     }
     series = b"patches.xen/xen3-b.diff\npatches.xen/xen3-a.diff\npatches.xen/xen3-guarded.diff\n"
-    drift = compare_target(_patchset(kotd, series), _target(repo, hold=("xen3-local.diff",)), ("xen",))
+    drift = _drift(_patchset(kotd, series), _target(repo, hold=("xen3-local.diff",)), ("xen",))
     assert [p.status for p in drift.patches] == ["unchanged", "unchanged", "unchanged", "held"]
     assert drift.order_changes == ("xen3-b.diff",)
     assert drift.in_sync  # released: the order is information only
@@ -337,9 +343,7 @@ def test_a_guarded_out_patch_is_reported_but_not_drift(tmp_path: Path) -> None:
         "patches.xen/xen3-guarded.diff": _p("g", "G"),
     }
     series = SERIES.replace(b"\tpatches.xen/xen3-b.diff\n", b"").replace(b"\tpatches.xen/xen3-ghost.diff\n", b"")
-    drift = compare_target(
-        _patchset(kotd, b"\tpatches.xen/xen3-b.diff\n" + series), _target(repo, hold=("xen3-local.diff",))
-    )
+    drift = _drift(_patchset(kotd, b"\tpatches.xen/xen3-b.diff\n" + series), _target(repo, hold=("xen3-local.diff",)))
     assert [(p.name, p.status) for p in drift.patches] == [
         ("xen3-b.diff", "unchanged"),
         ("xen3-a.diff", "unchanged"),
@@ -356,7 +360,7 @@ def test_a_guarded_out_patch_is_reported_but_not_drift(tmp_path: Path) -> None:
 def test_compare_target_strip_zero_and_no_series(tmp_path: Path) -> None:
     repo = init(tmp_path / "t")
     commit_files(repo, {"p/patches.xen/x.diff": _p("x")}, "x", branch="ec2")
-    drift = compare_target(
+    drift = _drift(
         _patchset({"patches.xen/x.diff": _p("x")}, None), _target(repo, strip=0, patches_dir="p", base=""), ("xen",)
     )
     assert [(p.name, p.status) for p in drift.patches] == [("patches.xen/x.diff", "unchanged")]
@@ -366,7 +370,7 @@ def test_compare_target_strip_zero_and_no_series(tmp_path: Path) -> None:
 def test_compare_target_errors_name_the_repo_and_ref(tmp_path: Path) -> None:
     repo = _tree_repo(tmp_path)
     with pytest.raises(GitError, match=r"tree\.git: no branch or commit 'nope'$"):
-        compare_target(_patchset({}), dataclasses.replace(_target(repo), branch="nope"), ("xen",))
+        _drift(_patchset({}), dataclasses.replace(_target(repo), branch="nope"), ("xen",))
 
 
 def test_odd_patch_formats_in_a_real_tree(tmp_path: Path) -> None:
@@ -391,7 +395,7 @@ def test_odd_patch_formats_in_a_real_tree(tmp_path: Path) -> None:
     for name, data in tree.items():
         commit_files(repo, {f"debian.ec2/patches/{name}": data}, name, branch="ec2")
     series = "".join(f"patches.xen/{n}\n" for n in kotd).encode()
-    drift = compare_target(
+    drift = _drift(
         _patchset({f"patches.xen/{n}": d for n, d in kotd.items()}, series), _target(repo, base=""), ("xen",)
     )
     assert {p.name: p.status for p in drift.patches} == {

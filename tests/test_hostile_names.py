@@ -22,6 +22,7 @@ from patchsync.compare import compare_target
 from patchsync.config import TargetConfig
 from patchsync.errors import PatchsyncError, SourceError, TarballError
 from patchsync.gitsync import CONFLICT, ERROR, UPDATED, sync_target
+from patchsync.gitsync.tree import read_target
 from patchsync.model import PatchSet
 from patchsync.patches.tarball import read_tarball
 from patchsync.source.index import parse_index
@@ -62,7 +63,7 @@ def sync_hostile(root: Path, name: str, path: str) -> str:
         assume(False)  # tarfile itself cannot write this name
     top, files = read_tarball(data, where=f"{SRPM}: patches.xen.tar.bz2")
     patchset = PatchSet(source_info(), top, files, None)
-    drift = compare_target(patchset, target)
+    drift = compare_target(patchset, target, read_target(target))
     result = sync_target(patchset, target, drift, state_dir=root / "state")
     if result.status in (ERROR, CONFLICT):
         assert ref(Path(target.repo), target.review_ref) is None

@@ -96,6 +96,7 @@ def _obtain_all(
 def _compare(patchset: PatchSet, target: TargetConfig, symbols: tuple[str, ...], *, verbose: bool) -> TargetCheck:
     from ..compare import compare_target
     from ..gitsync.access import review_branch
+    from ..gitsync.tree import read_target
 
     try:
         if target.remote:
@@ -103,7 +104,7 @@ def _compare(patchset: PatchSet, target: TargetConfig, symbols: tuple[str, ...],
             from ..gitsync.remote import fetch
 
             fetch(target)
-        drift = compare_target(patchset, target, symbols, details=verbose)
+        drift = compare_target(patchset, target, read_target(target), symbols, details=verbose)
         review = review_branch(
             target.repo,
             target.review_ref,

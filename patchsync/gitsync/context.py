@@ -7,15 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import TargetConfig
-from ..model import Commit, PatchDelta, SourceInfo
+from ..model import SERIES_FILE, Commit, PatchDelta, SourceInfo
 from ..patches.parse import ParseCache
 from . import trees
 from .apply import worst
 from .message import Identities
 from .objects import MODE_BLOB, ObjectStore, TreeEntry
-
-#: The file quilt and SUSE keep the patch order in, next to the patches.
-SERIES_FILE = "series"
 
 
 @dataclass

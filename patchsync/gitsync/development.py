@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import GitError
-from ..model import Commit, PatchDelta
+from ..model import SERIES_FILE, Commit, PatchDelta
 from . import message, trees
-from .context import SERIES_FILE, Context, edit_series
+from .context import Context, edit_series
 from .objects import TreeEntry, run_git
 from .treeapply import ConflictError, apply_patch, replay
 

@@ -10,31 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 
 import git
 from git.exc import BadName, BadObject
 
+from ..config import TargetConfig
 from ..errors import GitError
+from ..model import SERIES_FILE, TreePatches
+from .access import commit_of
 from .objects import run_git
 
 log = logging.getLogger(__name__)
-
-#: quilt's series file (quilt(1), "series"): one patch per line, options
-#: after the name, ``#`` comments.
-SERIES_FILE = "series"
-
-
-@dataclass(frozen=True)
-class TreePatches:
-    """The patches a branch carries: ``files`` name -> bytes, ``order`` the series order."""
-
-    commit: str
-    files: dict[str, bytes]
-    order: list[str]
-    warnings: tuple[str, ...] = ()
-    #: ``series`` (from <patches_dir>/series) or ``history`` (order of addition).
-    order_from: str = "history"
 
 
 def open_repo(path: str) -> git.Repo:
@@ -112,6 +98,21 @@ def read_patches(repo: str, branch: str, patches_dir: str) -> TreePatches:
         raise GitError(f"git failed: {' '.join(str(exc.stderr).split()) or exc.status}", where=where) from None
     finally:
         r.close()
+
+
+def read_target(target: TargetConfig) -> TreePatches:
+    """The patches ``target``'s branch carries, once its ``base`` is known to exist."""
+    # With a remote, the server's branch and base as the cycle just fetched them.
+    tree = read_patches(target.repo, target.branch_ref if target.remote else target.branch, target.patches_dir)
+    if target.base and commit_of(target.repo, target.base_rev) is None:
+        # Found here, not first in sync: check must not call a target that
+        # cannot be synced "drift" (exit 1).
+        raise GitError(
+            f"base {target.base!r} does not exist: fetch it, or set 'base' to the upstream ref "
+            "the patch commits sit on",
+            where=target.repo,
+        )
+    return tree
 
 
 def parse_quilt_series(data: bytes) -> list[str]:
