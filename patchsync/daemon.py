@@ -161,8 +161,8 @@ class LogSetup:
 
 def _child_main(config: Config, logs: LogSetup) -> None:
     """Entry point of the cycle child process."""
-    from .cli import setup_logging
     from .cycle import Stopped, run_cycle
+    from .logs import setup_logging
 
     setup_logging(verbose=logs.verbose, quiet=logs.quiet, debug=logs.debug)
     stop = threading.Event()
