@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 from typing import Any
 
 from ..config import Config, TargetConfig
@@ -28,15 +27,10 @@ def _review_head(target: TargetConfig) -> str | None:
     """
     if not os.path.isdir(target.repo):
         return None
+    from ..gitsync import refs
+
     ref = target.tracking_ref(target.review_ref) if target.remote else target.review_ref
-    proc = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", ref + "^{commit}"],
-        cwd=target.repo,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return proc.stdout.strip() if proc.returncode == 0 else None
+    return refs.read(target.repo, ref + "^{commit}")
 
 
 def _json(source: SourceInfo | None) -> dict[str, Any] | None:

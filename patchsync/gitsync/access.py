@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import GitError
 from ..model import ReviewBranch
-from .objects import run_git
+from .repo import run_git
 
 
 @dataclass(frozen=True)

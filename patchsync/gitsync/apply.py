@@ -17,13 +17,13 @@ Anything else is an :class:`ApplyError` naming the file and the hunk.
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..patches.parse import FileDiff, Hunk, split_lines
+from .repo import merge_file
 
 #: Most context lines ignored at each end of a hunk (GNU patch's default --fuzz).
 MAX_FUZZ = 2
@@ -143,11 +143,10 @@ def merge3(base: bytes, ours: bytes, theirs: bytes, scratch: Path) -> bytes | No
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             paths.append(name)
-        proc = subprocess.run(["git", "merge-file", "-p", "-q", *paths], capture_output=True, check=False)
+        return merge_file(Path(paths[0]), Path(paths[1]), Path(paths[2]))
     finally:
         for name in paths:
             os.unlink(name)
-    return proc.stdout if proc.returncode == 0 else None
 
 
 #: Known pre-images of a file for the 3-way rung: given the file diff, the

@@ -16,7 +16,8 @@ from ..errors import GitError
 from ..model import SERIES_FILE, Commit, PatchDelta
 from . import message, trees
 from .context import Context, edit_series
-from .objects import TreeEntry, run_git
+from .objects import TreeEntry
+from .repo import run_git
 from .treeapply import ConflictError, apply_patch, replay
 
 #: Statuses whose patch a development sync rewrites in its commit.

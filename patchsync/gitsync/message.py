@@ -12,7 +12,7 @@ from ..config import TargetConfig
 from ..errors import ConfigError, GitError, PatchError
 from ..model import SourceInfo
 from ..names import control_problem
-from .objects import run_git
+from .repo import run_git
 
 #: Trailers that mark a commit as written by patchsync (README, "Trailers").
 TRAILER_SOURCE = "Patchsync-Source"

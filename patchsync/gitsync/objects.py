@@ -47,6 +47,7 @@ from .pack import (
     pack_header,
     parse_entry_header,
 )
+from .repo import run_git, start_git
 
 log = logging.getLogger(__name__)
 
@@ -80,58 +81,6 @@ _BLOB_CACHE_BYTES = 16 << 20
 _ASK_ONE_BY_ONE = 32
 
 _V = TypeVar("_V")
-
-
-def run_git(
-    repo: str | os.PathLike[str],
-    args: Sequence[str],
-    *,
-    input: bytes | None = None,
-    stdin: BinaryIO | None = None,
-    env: Mapping[str, str] | None = None,
-    check: bool = True,
-    timeout: float | None = None,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run ``git -C repo args``; a failure (or outliving ``timeout`` seconds) is a one-line :class:`GitError`."""
-    full_env = dict(os.environ)
-    if env:
-        full_env.update(env)
-    # A sync must never be stopped by git asking for a password or an editor.
-    full_env.setdefault("GIT_TERMINAL_PROMPT", "0")
-    try:
-        proc = subprocess.run(
-            ["git", "-C", os.fspath(repo), *args],
-            input=input,
-            stdin=stdin,
-            capture_output=True,
-            env=full_env,
-            check=False,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        raise GitError(f"git {args[0]} failed: no answer within {timeout:g} s", where=os.fspath(repo)) from None
-    if check and proc.returncode != 0:
-        raise GitError(f"git {args[0]} failed: {git_message(proc.stderr, proc.returncode)}", where=os.fspath(repo))
-    return proc
-
-
-def git_message(stderr: bytes, returncode: int) -> str:
-    """git's own reason in one line: its ``fatal:`` line, and its last line when that is advice.
-
-    The last line alone loses the reason where git ends with advice (the
-    dubious-ownership refusal ends in the ``safe.directory`` command).
-
-    >>> git_message(b"fatal: detected dubious ownership in repository at '/r'\\nTo add an exception "
-    ...             b"for this directory, call:\\n\\n\\tgit config --global --add safe.directory /r\\n", 128)
-    "fatal: detected dubious ownership in repository at '/r' (git config --global --add safe.directory /r)"
-    >>> git_message(b"", 1)
-    'exit status 1'
-    """
-    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
-    if not lines:
-        return f"exit status {returncode}"
-    fatal = next((line for line in lines if line.startswith("fatal: ")), lines[-1])
-    return fatal if fatal == lines[-1] else f"{fatal} ({lines[-1]})"
 
 
 class TreeEntry(NamedTuple):
@@ -402,15 +351,7 @@ class ObjectStore:
 
     def _reader(self) -> subprocess.Popen[bytes]:
         if self._proc is None:
-            env = dict(os.environ)
-            env.update(self.env)
-            self._proc = subprocess.Popen(
-                ["git", "-C", self.repo, "cat-file", "--batch"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=env,
-            )
+            self._proc = start_git(self.repo, ["cat-file", "--batch"], env=self.env)
         return self._proc
 
     def read(self, name: str) -> tuple[str, bytes, str] | None:

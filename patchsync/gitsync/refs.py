@@ -17,7 +17,8 @@ from pathlib import Path
 
 from ..errors import GitError
 from ..names import refname_problem
-from .objects import ZERO_OID, run_git
+from .objects import ZERO_OID
+from .repo import run_git
 
 #: Where development mode keeps a branch's old head before moving it.
 BACKUP_PREFIX = "refs/patchsync/backup/"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..config import TargetConfig
 from ..errors import GitError
 from . import refs
-from .objects import run_git
+from .repo import run_git
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from ..config import TargetConfig
 from ..errors import GitError
 from ..model import SERIES_FILE, TreePatches
 from .access import commit_of
-from .objects import run_git
+from .repo import run_git
 
 log = logging.getLogger(__name__)
 
