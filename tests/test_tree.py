@@ -112,3 +112,16 @@ def test_does_not_need_a_working_tree_checkout(tmp_path: Path) -> None:
     read_patches(str(repo), "main", PD)
     after = subprocess.run(["git", "status", "--porcelain=v1"], cwd=repo, capture_output=True, check=True).stdout
     assert before == after
+
+
+def test_git_refusing_the_repository_says_why_in_its_own_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = _tree(tmp_path)
+    # git's own switch for its safe.directory tests: the repository looks owned by someone else.
+    monkeypatch.setenv("GIT_TEST_ASSUME_DIFFERENT_OWNER", "1")
+    with pytest.raises(GitError) as err:
+        read_patches(str(repo), "main", PD)
+    message = str(err.value)
+    assert message == (
+        f"{repo}: git rev-parse failed: fatal: detected dubious ownership in repository at '{repo}' "
+        f"(git config --global --add safe.directory {repo})"
+    )

@@ -5,13 +5,19 @@ long-lived ``cat-file --batch`` reader of :class:`.objects.ObjectStore`.
 Both give git the same environment (never a prompt), and every failure
 becomes one :class:`GitError` line that keeps git's own reason and advice
 (:func:`git_message`).
+
+The layer is built on git's plumbing rather than GitPython: the objects a
+run reads are asked for in batches (one ``cat-file --batch`` for a whole
+patches folder, read-ahead for a replay), which GitPython's object
+database, one object per round trip, does not offer; see the commit that
+dropped it for the figures.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -88,6 +94,39 @@ def start_git(
         stderr=subprocess.DEVNULL,
         env=_environment(env),
     )
+
+
+def check_repository(repo: str) -> None:
+    """:class:`GitError` unless git accepts ``repo`` as a repository (as this user)."""
+    if not os.path.isdir(repo):
+        raise GitError("no such repository", where=repo)
+    proc = run_git(repo, ["rev-parse", "--git-dir"], check=False)
+    if proc.returncode != 0:
+        message = git_message(proc.stderr, proc.returncode)
+        if "not a git repository" in message:
+            raise GitError("not a git repository", where=repo)
+        raise GitError(f"git rev-parse failed: {message}", where=repo)
+
+
+def read_objects(repo: str, names: Iterable[str]) -> dict[str, tuple[str, bytes]]:
+    """name -> (type, content) of each object that exists, read in one ``git cat-file --batch``."""
+    wanted = list(dict.fromkeys(n for n in names if "\n" not in n))
+    if not wanted:
+        return {}
+    query = "".join(n + "\n" for n in wanted).encode("utf-8", "surrogateescape")
+    out = run_git(repo, ["cat-file", "--batch"], input=query).stdout
+    found: dict[str, tuple[str, bytes]] = {}
+    pos = 0
+    for name in wanted:
+        nl = out.index(b"\n", pos)
+        parts = out[pos:nl].split()
+        pos = nl + 1
+        if len(parts) != 3:
+            continue  # "<name> missing"
+        size = int(parts[2])
+        found[name] = (parts[1].decode(), out[pos : pos + size])
+        pos += size + 1
+    return found
 
 
 def merge_file(ours: Path, base: Path, theirs: Path) -> bytes | None:

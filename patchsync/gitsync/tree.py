@@ -2,8 +2,8 @@
 
 The files come from the branch's commit, never from a checkout: the working
 tree may be dirty, another branch may be checked out, the repository may be
-bare.  GitPython reads blobs through one long-lived ``git cat-file --batch``
-process, so a thousand patches cost one process, not a thousand.
+bare.  The files are read in one ``git cat-file --batch``, so a thousand
+patches cost one process, not a thousand.
 """
 
 from __future__ import annotations
@@ -11,48 +11,13 @@ from __future__ import annotations
 import logging
 import os
 
-import git
-from git.exc import BadName, BadObject
-
 from ..config import TargetConfig
 from ..errors import GitError
 from ..model import SERIES_FILE, TreePatches
-from .access import commit_of
-from .repo import run_git
+from .access import commit_of, kind_at
+from .repo import check_repository, read_objects, run_git
 
 log = logging.getLogger(__name__)
-
-
-def open_repo(path: str) -> git.Repo:
-    """The repository at ``path`` (bare or not); :class:`GitError` if there is none."""
-    try:
-        repo = git.Repo(path)
-    except git.NoSuchPathError:
-        raise GitError("no such repository", where=path) from None
-    except git.InvalidGitRepositoryError:
-        raise GitError("not a git repository", where=path) from None
-    # GitPython finds the repository without running git; git itself may
-    # still refuse it (dubious ownership, an unsupported extension), and
-    # then GitPython's reader dies with a bare broken pipe.  Ask git once,
-    # so its own message reaches the user.
-    try:
-        run_git(path, ["rev-parse", "--git-dir"])
-    except GitError:
-        repo.close()
-        raise
-    return repo
-
-
-def resolve_commit(repo: git.Repo, ref: str, where: str) -> git.Commit:
-    """The commit ``ref`` names, preferring the branch ``refs/heads/<ref>``."""
-    for candidate in (f"refs/heads/{ref}", ref):
-        try:
-            obj = repo.rev_parse(f"{candidate}^{{commit}}")
-        except (BadName, BadObject, ValueError, IndexError):
-            continue
-        if isinstance(obj, git.Commit):
-            return obj
-    raise GitError(f"no branch or commit {ref!r}", where=where)
 
 
 def read_patches(repo: str, branch: str, patches_dir: str) -> TreePatches:
@@ -61,43 +26,44 @@ def read_patches(repo: str, branch: str, patches_dir: str) -> TreePatches:
     The order is ``<patches_dir>/series`` where the tree has one, else the
     order in which the branch's commits added the files (one ``git log``).
     """
-    where = f"{os.fspath(repo)} {branch}"
-    r = open_repo(repo)
-    try:
-        commit = resolve_commit(r, branch, os.fspath(repo))
-        try:
-            tree = commit.tree / patches_dir.strip("/")
-        except KeyError:
-            raise GitError(f"{patches_dir} does not exist at {commit.hexsha[:12]}", where=where) from None
-        if tree.type != "tree":
-            raise GitError(f"{patches_dir} is not a folder at {commit.hexsha[:12]}", where=where)
-        files: dict[str, bytes] = {}
-        series: bytes | None = None
-        prefix_len = len(str(tree.path)) + 1
-        # Recursive: with strip = 0 the tree keeps patches.xen/<name> below patches_dir.
-        for item in tree.traverse():
-            if not isinstance(item, git.Blob):
-                continue
-            name = str(item.path)[prefix_len:]
-            data = item.data_stream.read()
-            if name == SERIES_FILE:
-                series = data
-            else:
-                files[name] = data
-        warnings: list[str] = []
-        if series is not None:
-            order = _order_from_series(series, files, patches_dir, warnings)
-            order_from = "series"
+    repo = os.fspath(repo)
+    where = f"{repo} {branch}"
+    check_repository(repo)
+    commit = commit_of(repo, branch)
+    if commit is None:
+        raise GitError(f"no branch or commit {branch!r}", where=repo)
+    folder = patches_dir.strip("/")
+    kind = kind_at(repo, commit, folder)
+    if kind is None:
+        raise GitError(f"{patches_dir} does not exist at {commit[:12]}", where=where)
+    if kind != "tree":
+        raise GitError(f"{patches_dir} is not a folder at {commit[:12]}", where=where)
+    # Recursive: with strip = 0 the tree keeps patches.xen/<name> below patches_dir.
+    listing = run_git(repo, ["ls-tree", "-r", "-z", f"{commit}:{folder}"]).stdout
+    blobs: dict[str, str] = {}
+    for record in listing.split(b"\0"):
+        info, _, path = record.partition(b"\t")
+        fields = info.split()
+        if len(fields) == 3 and fields[1] == b"blob":
+            blobs[path.decode("utf-8", "surrogateescape")] = fields[2].decode()
+    # Every file in one cat-file run: a thousand patches cost one process.
+    content = read_objects(repo, blobs.values())
+    files: dict[str, bytes] = {}
+    series: bytes | None = None
+    for name, sha in blobs.items():
+        data = content[sha][1]
+        if name == SERIES_FILE:
+            series = data
         else:
-            order = _order_from_history(r, commit.hexsha, patches_dir, files)
-            order_from = "history"
-        return TreePatches(
-            commit=commit.hexsha, files=files, order=order, warnings=tuple(warnings), order_from=order_from
-        )
-    except git.GitCommandError as exc:
-        raise GitError(f"git failed: {' '.join(str(exc.stderr).split()) or exc.status}", where=where) from None
-    finally:
-        r.close()
+            files[name] = data
+    warnings: list[str] = []
+    if series is not None:
+        order = _order_from_series(series, files, patches_dir, warnings)
+        order_from = "series"
+    else:
+        order = _order_from_history(repo, commit, patches_dir, files)
+        order_from = "history"
+    return TreePatches(commit=commit, files=files, order=order, warnings=tuple(warnings), order_from=order_from)
 
 
 def read_target(target: TargetConfig) -> TreePatches:
@@ -146,22 +112,11 @@ def _order_from_series(series: bytes, files: dict[str, bytes], patches_dir: str,
     return order + missing
 
 
-def _order_from_history(repo: git.Repo, commit: str, patches_dir: str, files: dict[str, bytes]) -> list[str]:
+def _order_from_history(repo: str, commit: str, patches_dir: str, files: dict[str, bytes]) -> list[str]:
     """Names in the order the history (oldest first) added them; one git process."""
     prefix = patches_dir.strip("/") + "/"
-    raw = repo.git.log(
-        "--reverse",
-        "--format=",
-        "--name-status",
-        "--no-renames",
-        "--diff-filter=A",
-        "-z",
-        commit,
-        "--",
-        prefix,
-        stdout_as_string=False,
-    )
-    out = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else str(raw)
+    args = ["log", "--reverse", "--format=", "--name-status", "--no-renames", "--diff-filter=A", "-z", commit]
+    out = run_git(repo, [*args, "--", prefix]).stdout.decode("utf-8", "surrogateescape")
     added: dict[str, int] = {}
     tokens = [t for t in out.split("\0") if t.strip()]
     # -z output: "A\0path\0" pairs (the empty --format adds newlines only).
