@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..config import TargetConfig
 from ..errors import GitError
 from . import refs
-from .repo import run_git
+from .repo import git_message, run_git
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +110,8 @@ def _ls_remote(target: TargetConfig, ref: str) -> str | None:
         return proc.stdout.decode("utf-8", "replace").splitlines()[0]
     if proc.returncode == 2:  # git ls-remote --exit-code: no matching ref
         return None
-    detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-    raise GitError(
-        f"cannot reach remote {target.remote}: {detail[-1] if detail else f'exit status {proc.returncode}'}",
-        where=target.repo,
-    )
+    detail = git_message(proc.stderr, proc.returncode)
+    raise GitError(f"cannot reach remote {target.remote}: {detail}", where=target.repo)
 
 
 def _network(
