@@ -154,8 +154,6 @@ class TreePatches:
     files: dict[str, bytes]
     order: list[str]
     warnings: tuple[str, ...] = ()
-    #: ``series`` (from <patches_dir>/series) or ``history`` (order of addition).
-    order_from: str = "history"
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ def test_reads_bytes_and_history_order_from_a_bare_repo(tmp_path: Path) -> None:
     tp = read_patches(str(repo), "main", PD)
     assert tp.files == {"zz-first": b"first\n", "aa-second": b"second\r\n\xff\n", "mm third": b"third\n"}
     assert tp.order == ["zz-first", "aa-second", "mm third"]
-    assert tp.order_from == "history"
     assert tp.commit == ref(repo, "main")
 
 

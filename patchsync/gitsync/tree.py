@@ -59,11 +59,9 @@ def read_patches(repo: str, branch: str, patches_dir: str) -> TreePatches:
     warnings: list[str] = []
     if series is not None:
         order = _order_from_series(series, files, patches_dir, warnings)
-        order_from = "series"
     else:
         order = _order_from_history(repo, commit, patches_dir, files)
-        order_from = "history"
-    return TreePatches(commit=commit, files=files, order=order, warnings=tuple(warnings), order_from=order_from)
+    return TreePatches(commit=commit, files=files, order=order, warnings=tuple(warnings))
 
 
 def read_target(target: TargetConfig) -> TreePatches:
