@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model import STATUSES, PatchDelta, ReviewBranch, SourceInfo, TargetDrift
-from ..runs import TargetStatus, exit_status
+from ..runs import SourceRun, TargetStatus, exit_status
 
 #: One letter per status in the text report (documented in the README).
 LETTERS = {
@@ -175,18 +175,10 @@ def target_json(check: TargetCheck, source: str) -> dict[str, Any]:
 def render_json(checks: Sequence[SourceCheck], *, several: bool = False) -> dict[str, Any]:
     """The ``check --json`` document; ``source`` only when the config has one source (as before ``sources``)."""
     data: dict[str, Any] = {}
-    sources = [_source_json(c) for c in checks]
+    # The same object sync and history write for a source.
+    sources = [SourceRun(c.name, c.source, c.error).to_json() for c in checks]
     if not several:
         data["source"] = checks[0].source.to_json() if checks and checks[0].source else None
     data["sources"] = sources
     data["targets"] = [target_json(t, c.name) for c in checks for t in c.targets]
-    return data
-
-
-def _source_json(check: SourceCheck) -> dict[str, Any]:
-    data: dict[str, Any] = {"name": check.name}
-    if check.source is not None:
-        data.update(check.source.to_json())
-    if check.error:
-        data["error"] = check.error
     return data
