@@ -47,7 +47,7 @@ from .pack import (
     pack_header,
     parse_entry_header,
 )
-from .repo import run_git, start_git
+from .repo import batch_objects, run_git, start_git
 
 log = logging.getLogger(__name__)
 
@@ -439,24 +439,10 @@ class ObjectStore:
         run that knows what it will read asks for it at once.  Names that
         do not exist are skipped; blobs are not kept.
         """
-        wanted = list(dict.fromkeys(n for n in names if "\n" not in n))
-        if not wanted:
-            return
-        query = "".join(n + "\n" for n in wanted).encode("utf-8", "surrogateescape")
-        out = run_git(self.repo, ["cat-file", "--batch"], input=query, env=self.env).stdout
-        pos = 0
-        for _ in wanted:
-            nl = out.index(b"\n", pos)
-            parts = out[pos:nl].split()
-            pos = nl + 1
-            if len(parts) != 3:
-                continue  # "<name> missing"
-            sha, kind, size = parts[0].decode(), parts[1], int(parts[2])
-            data = out[pos : pos + size]
-            pos += size + 1
-            if kind == b"commit":
+        for _, sha, kind, data in batch_objects(self.repo, names, env=self.env):
+            if kind == "commit":
                 self._commits.setdefault(sha, parse_commit(sha, data))
-            elif kind == b"tree" and self._trees.get(sha) is None:
+            elif kind == "tree" and self._trees.get(sha) is None:
                 self._raw_trees[sha] = data
 
     def resolve(self, rev: str) -> str | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -108,14 +108,15 @@ def check_repository(repo: str) -> None:
         raise GitError(f"git rev-parse failed: {message}", where=repo)
 
 
-def read_objects(repo: str, names: Iterable[str]) -> dict[str, tuple[str, bytes]]:
-    """name -> (type, content) of each object that exists, read in one ``git cat-file --batch``."""
+def batch_objects(
+    repo: str | os.PathLike[str], names: Iterable[str], *, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, str, str, bytes]]:
+    """(name, sha, type, content) of each named object that exists, read in one ``git cat-file --batch``."""
     wanted = list(dict.fromkeys(n for n in names if "\n" not in n))
     if not wanted:
-        return {}
+        return
     query = "".join(n + "\n" for n in wanted).encode("utf-8", "surrogateescape")
-    out = run_git(repo, ["cat-file", "--batch"], input=query).stdout
-    found: dict[str, tuple[str, bytes]] = {}
+    out = run_git(repo, ["cat-file", "--batch"], input=query, env=env).stdout
     pos = 0
     for name in wanted:
         nl = out.index(b"\n", pos)
@@ -124,9 +125,13 @@ def read_objects(repo: str, names: Iterable[str]) -> dict[str, tuple[str, bytes]
         if len(parts) != 3:
             continue  # "<name> missing"
         size = int(parts[2])
-        found[name] = (parts[1].decode(), out[pos : pos + size])
+        yield name, parts[0].decode(), parts[1].decode(), out[pos : pos + size]
         pos += size + 1
-    return found
+
+
+def read_objects(repo: str, names: Iterable[str]) -> dict[str, tuple[str, bytes]]:
+    """name -> (type, content) of each object that exists, read in one ``git cat-file --batch``."""
+    return {name: (kind, data) for name, _, kind, data in batch_objects(repo, names)}
 
 
 def merge_file(ours: Path, base: Path, theirs: Path) -> bytes | None:
