@@ -189,10 +189,6 @@ class Config:
         known = ", ".join(s.name for s in self.sources)
         raise ConfigError(f"no source named {name!r} (known: {known})", where=self.path)
 
-    def source_of(self, target: TargetConfig) -> SourceConfig:
-        """The source ``target`` follows."""
-        return self.source_named(self.source_name_of(target))
-
     def source_name_of(self, target: TargetConfig) -> str:
         """The name of the source ``target`` follows (a target built in code may leave it to the first)."""
         return target.source or self.sources[0].name

@@ -71,10 +71,6 @@ class StateDir:
     def http_cache(self) -> Path:
         return self.root / "http-cache"
 
-    @property
-    def probe_record(self) -> Path:
-        return self.probe_record_of(DEFAULT_SOURCE)
-
     def probe_record_of(self, source: str) -> Path:
         """The probe record of one ``[[source]]``: each follows its own tarball."""
         # The default source keeps the name a single-source installation has.

@@ -217,8 +217,8 @@ source = "head"
 def test_several_sources_each_target_follows_its_own(tmp_path: Path) -> None:
     cfg = config.load(write(tmp_path, TWO_SOURCES))
     assert [s.name for s in cfg.sources] == ["sle11-sp1", "head"]
-    assert cfg.source_of(cfg.target("natty-ec2")).tarball == "patches.arch.tar.bz2"
-    assert cfg.source_of(cfg.target("lucid-ec2")).url == "http://127.0.0.1/kotd/SLE11-SP1/src/"
+    assert cfg.source_named(cfg.target("natty-ec2").source).tarball == "patches.arch.tar.bz2"
+    assert cfg.source_named(cfg.target("lucid-ec2").source).url == "http://127.0.0.1/kotd/SLE11-SP1/src/"
     assert [t.name for t in cfg.targets_of(cfg.source_named("head"))] == ["natty-ec2"]
     assert cfg.warnings == ()
 
@@ -229,7 +229,7 @@ def test_single_source_table_is_the_default_source(tmp_path: Path) -> None:
     )
     assert [s.name for s in cfg.sources] == ["default"]
     assert cfg.target("a").source == "default"
-    assert cfg.source is cfg.source_of(cfg.target("a"))
+    assert cfg.source is cfg.source_named(cfg.target("a").source)
 
 
 @pytest.mark.parametrize(
