@@ -16,7 +16,7 @@ from ..errors import GitError
 from ..model import SERIES_FILE, Commit, PatchDelta
 from . import message, trees
 from .context import Context, edit_series
-from .objects import TreeEntry
+from .objects import ObjectStore, TreeEntry
 from .repo import run_git
 from .treeapply import ConflictError, apply_patch, replay
 
@@ -283,8 +283,9 @@ def _replay(
         series = changes.pop(ctx.patch_path(SERIES_FILE), None)
         new_tree = replay(store, onto, changes, scratch=ctx.scratch, commit=commit.sha)
         return _series(ctx, new_tree, series, series_edits)
-    parent_tree = store.commit(commit.parent).tree
     stripped = commit.tree
+    reverted: set[bytes] = set()
+    restored: set[bytes] = set()
     for delta in rewrite:
         if delta.status == "metadata":
             continue
@@ -302,10 +303,10 @@ def _replay(
             commit=commit.sha,
             parses=ctx.parses,
         )
-        stripped = trees.edit(
-            store, applied.tree, {ctx.patch_path(old_name): trees.lookup(store, parent_tree, ctx.patch_path(old_name))}
-        )
-    changes = trees.diff(store, parent_tree, stripped)
+        stripped = applied.tree
+        reverted.update(applied.files)
+        restored.add(ctx.patch_path(old_name))
+    changes = _stripped_changes(store, commit, stripped, reverted, restored)
     series = changes.pop(ctx.patch_path(SERIES_FILE), None)
     if rewrite and all(d.status == "removed" for d in rewrite) and not changes:
         return None
@@ -329,6 +330,30 @@ def _replay(
             continue
         new_tree = ctx.set_patch_file(new_tree, delta)
     return _series(ctx, new_tree, series, series_edits)
+
+
+def _file(entry: TreeEntry | None) -> TreeEntry | None:
+    return None if entry is None or entry.is_tree else entry
+
+
+def _stripped_changes(
+    store: ObjectStore, commit: RangeCommit, stripped: str, reverted: set[bytes], restored: set[bytes]
+) -> trees.Delta:
+    """What ``stripped`` (the commit's tree, old patches reverted) changes against the commit's parent.
+
+    The commit's own changes from ``git log --raw``, corrected where the
+    revert touched a file; an old patch file counts as restored to the
+    parent's version.  No tree of the parent is read: in a folder of
+    thousands of patches that read (and a diff of it) per rewritten commit
+    made a long branch's sync quadratic.
+    """
+    changes = {path: change for path, change in commit.changes.items() if path not in reverted | restored}
+    for path in reverted - restored:
+        old = commit.changes[path][0] if path in commit.changes else _file(trees.lookup(store, commit.tree, path))
+        new = _file(trees.lookup(store, stripped, path))
+        if old != new:
+            changes[path] = (old, new)
+    return changes
 
 
 def _series(

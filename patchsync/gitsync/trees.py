@@ -1,4 +1,4 @@
-"""Path-level views of git trees: look up, diff and edit without a checkout.
+"""Path-level views of git trees: look up and edit without a checkout.
 
 Every operation descends only into the subtrees on the paths it needs, so
 editing three files of an 80,000-file kernel tree reads and writes a few
@@ -37,34 +37,6 @@ def read_file(store: ObjectStore, tree: str, path: bytes) -> bytes | None:
 
 #: path -> (old entry, new entry) of the files that differ.
 Delta = dict[bytes, tuple[TreeEntry | None, TreeEntry | None]]
-
-
-def diff(
-    store: ObjectStore, old: str | None, new: str | None, prefix: bytes = b""
-) -> dict[bytes, tuple[TreeEntry | None, TreeEntry | None]]:
-    """Non-tree paths that differ between two trees: path -> (old entry, new entry).
-
-    Subtrees with equal ids are skipped without being read.
-    """
-    out: dict[bytes, tuple[TreeEntry | None, TreeEntry | None]] = {}
-    if old == new:
-        return out
-    a = store.tree(old) if old else {}
-    b = store.tree(new) if new else {}
-    for name in a.keys() | b.keys():
-        ea, eb = a.get(name), b.get(name)
-        if ea == eb:
-            continue
-        path = prefix + name
-        sub_a = ea.sha if ea is not None and ea.is_tree else None
-        sub_b = eb.sha if eb is not None and eb.is_tree else None
-        if sub_a or sub_b:
-            out.update(diff(store, sub_a, sub_b, path + b"/"))
-        file_a = ea if ea is not None and not ea.is_tree else None
-        file_b = eb if eb is not None and not eb.is_tree else None
-        if file_a != file_b:
-            out[path] = (file_a, file_b)
-    return out
 
 
 def edit(store: ObjectStore, tree: str | None, changes: Changes) -> str:
