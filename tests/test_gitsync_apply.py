@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from patchsync.gitsync.apply import ApplyError, FileState, apply_file, apply_hunks
 from patchsync.gitsync.objects import ObjectStore
 from patchsync.gitsync.treeapply import ConflictError, apply_patch
+from patchsync.gitsync.trees import Draft
 from patchsync.patches.parse import parse_patch
 
 from .gittarget import git, make_patch, source_lines
@@ -111,8 +112,8 @@ def test_tree_level_git_patch_with_index_mode_and_rename(tmp_path: Path) -> None
     expected = git(repo, "rev-parse", "HEAD^{tree}").strip()
     with ObjectStore(repo, tmp_path / "q") as store:
         base_tree = store.commit("HEAD^").tree
-        applied = apply_patch(store, base_tree, patch, name="git.diff", scratch=tmp_path)
-        assert applied.tree == expected
+        applied = apply_patch(store, Draft(base_tree), patch, name="git.diff", scratch=tmp_path)
+        assert applied.tree.write(store) == expected
         assert applied.method == "exact"
         # The index line names the pre-image blob: a file changed since
         # still takes the patch by a 3-way merge.
@@ -122,14 +123,14 @@ def test_tree_level_git_patch_with_index_mode_and_rename(tmp_path: Path) -> None
 
         blob = store.write_blob(moved.encode())
         changed = trees.edit(store, base_tree, {b"src/x.c": TreeEntry(b"100644", blob)})
-        merged = apply_patch(store, changed, patch, name="git.diff", scratch=tmp_path)
+        merged = apply_patch(store, Draft(changed), patch, name="git.diff", scratch=tmp_path)
         assert merged.method == "3way"
         assert (
-            trees.read_file(store, merged.tree, b"src/x.c")
+            trees.read_file(store, merged.tree.write(store), b"src/x.c")
             == _edit(NEW, {8: "eight changed\n", 12: "twelve changed\n"}).encode()
         )
         with pytest.raises(ConflictError) as info:
-            apply_patch(store, expected, patch, name="git.diff", scratch=tmp_path)
+            apply_patch(store, Draft(expected), patch, name="git.diff", scratch=tmp_path)
         assert info.value.conflict.patch == "git.diff"
         assert "new.c" in info.value.conflict.files
     # Nothing was written to the repository's objects.

@@ -9,10 +9,10 @@ from pathlib import Path
 from ..config import TargetConfig
 from ..model import SERIES_FILE, Commit, PatchDelta, SourceInfo
 from ..patches.parse import ParseCache
-from . import trees
 from .apply import worst
 from .message import Identities
 from .objects import MODE_BLOB, ObjectStore, TreeEntry
+from .trees import Draft
 
 
 @dataclass
@@ -43,13 +43,13 @@ class Context:
         if known is None or worst([known, method]) == method:
             self.methods[name] = method
 
-    def set_patch_file(self, tree: str, delta: PatchDelta, *, remove_old: bool = True) -> str:
+    def set_patch_file(self, tree: Draft, delta: PatchDelta) -> Draft:
         """``tree`` with the patch file(s) of ``delta`` at the KOTD version (and series updated)."""
         changes: dict[bytes, TreeEntry | None] = {}
         old_name = delta.previous_name or delta.name
-        old_entry = trees.lookup(self.store, tree, self.patch_path(old_name))
+        old_entry = tree.lookup(self.store, self.patch_path(old_name))
         mode = old_entry.mode if old_entry is not None and not old_entry.is_tree else MODE_BLOB
-        if remove_old and old_name != delta.name:
+        if old_name != delta.name:
             changes[self.patch_path(old_name)] = None
         if delta.status == "removed":
             changes[self.patch_path(delta.name)] = None
@@ -57,14 +57,14 @@ class Context:
             assert delta.new is not None
             changes[self.patch_path(delta.name)] = TreeEntry(mode, self.store.write_blob(delta.new))
         series_path = self.patch_path(SERIES_FILE)
-        series = trees.read_file(self.store, tree, series_path)
+        series = tree.read_file(self.store, series_path)
         if series is not None:
             updated = edit_series(series, delta, self.kotd_order)
             if updated != series:
-                entry = trees.lookup(self.store, tree, series_path)
+                entry = tree.lookup(self.store, series_path)
                 assert entry is not None
                 changes[series_path] = TreeEntry(entry.mode, self.store.write_blob(updated))
-        return trees.edit(self.store, tree, changes)
+        return tree.edit(changes)
 
 
 def _entry_name(line: bytes) -> bytes:

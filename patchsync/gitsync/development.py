@@ -173,8 +173,8 @@ def plan(ctx: Context, rng: Range, deltas: Sequence[PatchDelta]) -> tuple[str, l
             head, tree = entry.sha, entry.tree
             continue
         commit = store.commit(entry.sha)
-        new_tree = _replay(ctx, entry, tree, rewrite, series_edits)
-        if new_tree is None:
+        draft = _replay(ctx, entry, tree, rewrite, series_edits)
+        if draft is None:
             # A removed patch's commit that carried nothing else: say so,
             # a maintainer must see every commit that leaves the history.
             subject = commit.message.split(b"\n", 1)[0].decode("utf-8", "replace")
@@ -192,6 +192,7 @@ def plan(ctx: Context, rng: Range, deltas: Sequence[PatchDelta]) -> tuple[str, l
             committer = ctx.ids.committer
         else:
             msg, committer = commit.message, commit.committer
+        new_tree = draft.write(store)
         sha = store.write_commit(
             new_tree, [head], author=commit.author, committer=committer, message=msg, extra=commit.extra
         )
@@ -275,7 +276,7 @@ def _names(item: _Item, by_tree_name: Mapping[str, PatchDelta]) -> set[str]:
 
 def _replay(
     ctx: Context, commit: RangeCommit, onto: str, rewrite: list[PatchDelta], series_edits: Sequence[PatchDelta]
-) -> str | None:
+) -> trees.Draft | None:
     """The tree of ``commit`` replayed on ``onto`` with its patches swapped; None to drop it."""
     store = ctx.store
     if not rewrite:
@@ -283,8 +284,7 @@ def _replay(
         series = changes.pop(ctx.patch_path(SERIES_FILE), None)
         new_tree = replay(store, onto, changes, scratch=ctx.scratch, commit=commit.sha)
         return _series(ctx, new_tree, series, series_edits)
-    stripped = commit.tree
-    reverted: set[bytes] = set()
+    stripped = trees.Draft(commit.tree)
     restored: set[bytes] = set()
     for delta in rewrite:
         if delta.status == "metadata":
@@ -304,9 +304,8 @@ def _replay(
             parses=ctx.parses,
         )
         stripped = applied.tree
-        reverted.update(applied.files)
         restored.add(ctx.patch_path(old_name))
-    changes = _stripped_changes(store, commit, stripped, reverted, restored)
+    changes = _stripped_changes(store, commit, stripped, restored)
     series = changes.pop(ctx.patch_path(SERIES_FILE), None)
     if rewrite and all(d.status == "removed" for d in rewrite) and not changes:
         return None
@@ -337,7 +336,7 @@ def _file(entry: TreeEntry | None) -> TreeEntry | None:
 
 
 def _stripped_changes(
-    store: ObjectStore, commit: RangeCommit, stripped: str, reverted: set[bytes], restored: set[bytes]
+    store: ObjectStore, commit: RangeCommit, stripped: trees.Draft, restored: set[bytes]
 ) -> trees.Delta:
     """What ``stripped`` (the commit's tree, old patches reverted) changes against the commit's parent.
 
@@ -347,18 +346,22 @@ def _stripped_changes(
     thousands of patches that read (and a diff of it) per rewritten commit
     made a long branch's sync quadratic.
     """
+    reverted = set(stripped.changes)
     changes = {path: change for path, change in commit.changes.items() if path not in reverted | restored}
     for path in reverted - restored:
         old = commit.changes[path][0] if path in commit.changes else _file(trees.lookup(store, commit.tree, path))
-        new = _file(trees.lookup(store, stripped, path))
+        new = _file(stripped.changes[path])
         if old != new:
             changes[path] = (old, new)
     return changes
 
 
 def _series(
-    ctx: Context, tree: str, change: tuple[TreeEntry | None, TreeEntry | None] | None, edits: Sequence[PatchDelta]
-) -> str:
+    ctx: Context,
+    tree: trees.Draft,
+    change: tuple[TreeEntry | None, TreeEntry | None] | None,
+    edits: Sequence[PatchDelta],
+) -> trees.Draft:
     """``tree`` with a commit's own version of the series file, edited for the sync.
 
     Series files are never merged line by line: two commits appending
@@ -369,18 +372,20 @@ def _series(
     path = ctx.patch_path(SERIES_FILE)
     new = change[1]
     if new is None:
-        return trees.edit(ctx.store, tree, {path: None})
+        return tree.edit({path: None})
     content = ctx.store.blob(new.sha)
     for delta in edits:
         content = edit_series(content, delta, ctx.kotd_order)
-    return trees.edit(ctx.store, tree, {path: TreeEntry(new.mode, ctx.store.write_blob(content))})
+    return tree.edit({path: TreeEntry(new.mode, ctx.store.write_blob(content))})
 
 
 def _add(ctx: Context, head: str, tree: str, delta: PatchDelta, out: list[Commit]) -> tuple[str, str]:
     assert delta.new is not None
-    applied = apply_patch(ctx.store, tree, delta.new, name=delta.name, scratch=ctx.scratch, parses=ctx.parses)
+    applied = apply_patch(
+        ctx.store, trees.Draft(tree), delta.new, name=delta.name, scratch=ctx.scratch, parses=ctx.parses
+    )
     ctx.note(delta.name, applied.method)
-    new_tree = ctx.set_patch_file(applied.tree, delta)
+    new_tree = ctx.set_patch_file(applied.tree, delta).write(ctx.store)
     subject = message.subject(
         ctx.target.subject_add, name=delta.name, previous_name=None, source=ctx.source, package=ctx.package
     )

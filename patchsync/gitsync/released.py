@@ -38,7 +38,7 @@ def plan(ctx: Context, branch_commit: str, deltas: list[PatchDelta], replayer: R
         if delta.status not in _TEMPLATE:
             continue
         done.append(delta)
-        new_tree = _commit_tree(ctx, tree, delta, done, replayer)
+        new_tree = _commit_tree(ctx, tree, delta, done, replayer).write(store)
         template = getattr(ctx.target, _TEMPLATE[delta.status])
         subject, body = (
             message.subject(
@@ -55,12 +55,14 @@ def plan(ctx: Context, branch_commit: str, deltas: list[PatchDelta], replayer: R
     return out
 
 
-def _commit_tree(ctx: Context, tree: str, delta: PatchDelta, done: list[PatchDelta], replayer: Replayer | None) -> str:
+def _commit_tree(
+    ctx: Context, tree: str, delta: PatchDelta, done: list[PatchDelta], replayer: Replayer | None
+) -> trees.Draft:
     store = ctx.store
     if delta.status == "metadata":
-        return ctx.set_patch_file(tree, delta)
+        return ctx.set_patch_file(trees.Draft(tree), delta)
     try:
-        work = tree
+        work = trees.Draft(tree)
         if delta.old is not None and delta.status != "added":
             applied = apply_patch(
                 store,
@@ -97,7 +99,7 @@ def _commit_tree(ctx: Context, tree: str, delta: PatchDelta, done: list[PatchDel
         return _take_from(ctx, tree, full, delta)
 
 
-def _take_from(ctx: Context, tree: str, full: str, delta: PatchDelta) -> str:
+def _take_from(ctx: Context, tree: str, full: str, delta: PatchDelta) -> trees.Draft:
     """``tree`` with the files ``delta``'s patches touch taken from the replayed tree."""
     paths: set[bytes] = set()
     for data in (delta.old, delta.new):
@@ -106,4 +108,4 @@ def _take_from(ctx: Context, tree: str, full: str, delta: PatchDelta) -> str:
                 paths.update(p for p in apply_paths(fp) if p is not None)
     changes = {path: trees.lookup(ctx.store, full, path) for path in paths}
     ctx.note(delta.name, "replay")
-    return ctx.set_patch_file(trees.edit(ctx.store, tree, changes), delta)
+    return ctx.set_patch_file(trees.Draft(tree, changes), delta)

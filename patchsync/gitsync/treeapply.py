@@ -1,7 +1,8 @@
 """Patches and commits applied to git trees in memory.
 
-Both return a new tree id; only the blobs and trees on the touched paths
-are read or written.
+Both return a :class:`~patchsync.gitsync.trees.Draft`: the new file
+versions are written as blobs, the trees only once the commit's last step
+is done; only the blobs and trees on the touched paths are read.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..patches.parse import FileDiff, ParseCache, parse_patch
 from . import trees
 from .apply import ApplyError, FileState, apply_file, fspath, merge3, old_blob, paths, worst
 from .objects import MODE_BLOB, ObjectStore, TreeEntry
+from .trees import Draft
 
 
 class ConflictError(Exception):
@@ -32,7 +34,7 @@ class ConflictError(Exception):
 
 @dataclass(frozen=True)
 class Applied:
-    tree: str
+    tree: Draft
     method: str
     files: tuple[bytes, ...]
 
@@ -43,13 +45,13 @@ def _decode(paths: list[bytes]) -> list[str]:
 
 def apply_patch(
     store: ObjectStore,
-    tree: str,
+    tree: Draft,
     data: bytes,
     *,
     name: str,
     scratch: Path,
     reverse: bool = False,
-    preimage_tree: str | None = None,
+    preimage_tree: Draft | None = None,
     commit: str | None = None,
     parses: ParseCache | None = None,
 ) -> Applied:
@@ -62,7 +64,7 @@ def apply_patch(
     def current(path: bytes) -> FileState:
         if path in state:
             return state[path]
-        entry = trees.lookup(store, tree, path)
+        entry = tree.lookup(store, path)
         if entry is None or entry.is_tree:
             return FileState(None)
         return FileState(store.blob(entry.sha), entry.mode)
@@ -71,7 +73,7 @@ def apply_patch(
         found: list[bytes] = []
         path = fspath(fp.name)
         if preimage_tree is not None and path is not None:
-            pre = trees.read_file(store, preimage_tree, path)
+            pre = preimage_tree.read_file(store, path)
             if pre is not None:
                 found.append(pre)
         index = old_blob(fp)
@@ -112,7 +114,7 @@ def apply_patch(
     changes: dict[bytes, TreeEntry | None] = {}
     for path, st in state.items():
         changes[path] = None if st.content is None else TreeEntry(st.mode or MODE_BLOB, store.write_blob(st.content))
-    return Applied(trees.edit(store, tree, changes), worst(methods), tuple(state))
+    return Applied(tree.edit(changes), worst(methods), tuple(state))
 
 
 def replay(
@@ -122,7 +124,7 @@ def replay(
     *,
     scratch: Path,
     commit: str,
-) -> str:
+) -> Draft:
     """``onto`` with a commit's changes (old entry -> new entry per path), merged per file."""
     out: dict[bytes, TreeEntry | None] = {}
     failed: list[bytes] = []
@@ -150,4 +152,4 @@ def replay(
             why.append(f"{path.decode('utf-8', 'replace')}: {state} in the new parent")
     if failed:
         raise ConflictError("; ".join(why), commit=commit, files=_decode(failed))
-    return trees.edit(store, onto, out)
+    return Draft(onto, out)

@@ -8,6 +8,7 @@ dozen small tree objects, not the whole tree.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from ..errors import GitError
 from ..names import path_bytes_problem
@@ -37,6 +38,45 @@ def read_file(store: ObjectStore, tree: str, path: bytes) -> bytes | None:
 
 #: path -> (old entry, new entry) of the files that differ.
 Delta = dict[bytes, tuple[TreeEntry | None, TreeEntry | None]]
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A tree with file edits not written yet: what the steps of one commit build on.
+
+    Reverting a patch, applying its new version and setting the patch file
+    are three steps of one commit; written one by one, each step made a new
+    copy of every folder on its paths (the patches folder of thousands of
+    entries among them) that no commit kept.  A draft collects the steps'
+    edits and :meth:`write` makes the commit's tree once.
+    """
+
+    tree: str
+    changes: Mapping[bytes, TreeEntry | None] = field(default_factory=dict)
+
+    def lookup(self, store: ObjectStore, path: bytes) -> TreeEntry | None:
+        """The entry at ``path`` with the edits made (edits are of files, never of folders)."""
+        if path in self.changes:
+            return self.changes[path]
+        parts = path.split(b"/")
+        for i in range(1, len(parts)):
+            if b"/".join(parts[:i]) in self.changes:
+                return None  # a file, or nothing, where the path needs a folder
+        return lookup(store, self.tree, path)
+
+    def read_file(self, store: ObjectStore, path: bytes) -> bytes | None:
+        entry = self.lookup(store, path)
+        if entry is None or entry.is_tree:
+            return None
+        return store.blob(entry.sha)
+
+    def edit(self, changes: Changes) -> Draft:
+        """This draft with more edits (later edits of a path win)."""
+        return Draft(self.tree, {**self.changes, **changes}) if changes else self
+
+    def write(self, store: ObjectStore) -> str:
+        """The tree with every edit made: one new tree per folder on the edited paths."""
+        return edit(store, self.tree, self.changes) if self.changes else self.tree
 
 
 def edit(store: ObjectStore, tree: str | None, changes: Changes) -> str:
