@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from ..config import TargetConfig
 from ..errors import GitError
@@ -47,7 +48,12 @@ def read_patches(repo: str, branch: str, patches_dir: str) -> TreePatches:
         if len(fields) == 3 and fields[1] == b"blob":
             blobs[path.decode("utf-8", "surrogateescape")] = fields[2].decode()
     # Every file in one cat-file run: a thousand patches cost one process.
-    content = read_objects(repo, blobs.values())
+    # Without a series file the order comes from a git log, whose diff of
+    # the folder at every commit takes as long as reading the files: the
+    # two git processes run side by side.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        history = None if SERIES_FILE in blobs else pool.submit(_added_in_history, repo, commit, patches_dir)
+        content = read_objects(repo, blobs.values())
     files: dict[str, bytes] = {}
     series: bytes | None = None
     for name, sha in blobs.items():
@@ -60,7 +66,8 @@ def read_patches(repo: str, branch: str, patches_dir: str) -> TreePatches:
     if series is not None:
         order = _order_from_series(series, files, patches_dir, warnings)
     else:
-        order = _order_from_history(repo, commit, patches_dir, files)
+        assert history is not None
+        order = _order_from_history(history.result(), patches_dir, files)
     return TreePatches(commit=commit, files=files, order=order, warnings=tuple(warnings))
 
 
@@ -110,11 +117,16 @@ def _order_from_series(series: bytes, files: dict[str, bytes], patches_dir: str,
     return order + missing
 
 
-def _order_from_history(repo: str, commit: str, patches_dir: str, files: dict[str, bytes]) -> list[str]:
-    """Names in the order the history (oldest first) added them; one git process."""
+def _added_in_history(repo: str, commit: str, patches_dir: str) -> str:
+    """``git log`` of the files the history added under ``patches_dir``, oldest first."""
     prefix = patches_dir.strip("/") + "/"
     args = ["log", "--reverse", "--format=", "--name-status", "--no-renames", "--diff-filter=A", "-z", commit]
-    out = run_git(repo, [*args, "--", prefix]).stdout.decode("utf-8", "surrogateescape")
+    return run_git(repo, [*args, "--", prefix]).stdout.decode("utf-8", "surrogateescape")
+
+
+def _order_from_history(out: str, patches_dir: str, files: dict[str, bytes]) -> list[str]:
+    """Names in the order the history (oldest first) added them, from :func:`_added_in_history`."""
+    prefix = patches_dir.strip("/") + "/"
     added: dict[str, int] = {}
     tokens = [t for t in out.split("\0") if t.strip()]
     # -z output: "A\0path\0" pairs (the empty --format adds newlines only).
