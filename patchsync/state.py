@@ -350,13 +350,25 @@ class State:
     # -- runs ---------------------------------------------------------------
 
     def begin_run(self, trigger: str, started: datetime) -> int:
-        """Record that a cycle started on this host; a run killed later stays ``running``."""
+        """Record that a cycle started on this host (under the cycle lock).
+
+        No other cycle runs while this one holds the lock, so a run still
+        ``running`` was killed outright (SIGKILL, a power cut, the other
+        machine of a pair dying): it is recorded as an ``error`` that says
+        so, instead of looking busy in the history for ever.
+        """
         with self._write() as conn:
             new = conn.execute(
                 db.runs.insert().values(started=started.isoformat(), trigger=trigger, host=self.host)
             ).inserted_primary_key
             assert new is not None
-            return int(new[0])
+            run_id = int(new[0])
+            conn.execute(
+                db.runs.update()
+                .where(db.runs.c.result == "running", db.runs.c.id != run_id)
+                .values(result="error", error=f"killed before it finished (found when cycle #{run_id} started)")
+            )
+            return run_id
 
     def finish_run(self, run_id: int, result: CycleResult, report: bytes | None = None) -> None:
         # The flat columns describe the first source that obtained a KOTD;

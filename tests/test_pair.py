@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -183,5 +184,7 @@ def test_the_other_machine_takes_over_from_one_killed_mid_cycle(pair: Pair) -> N
                 d.stop()
     assert survivor.proc.returncode == 0, survivor.text()
     assert_converged(pair)
-    # The killed cycle stays "running" in the history: nobody finished it.
-    assert [r["result"] for r in pair.history() if not r["finished"]] == ["running"]
+    # The survivor's next cycle found the killed one unfinished and said so.
+    killed = [r for r in pair.history() if not r["finished"]]
+    assert [r["result"] for r in killed] == ["error"], killed
+    assert re.fullmatch(r"killed before it finished \(found when cycle #\d+ started\)", killed[0]["error"]), killed

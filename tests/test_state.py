@@ -128,6 +128,23 @@ def test_a_wrong_password_is_refused_without_showing_it(
     assert "not-the-password" not in str(info.value)
 
 
+def test_a_run_left_running_is_recorded_as_killed_by_the_next(tmp_path: Path, database: str) -> None:
+    with statemod.State(tmp_path, database) as st:
+        done = st.begin_run("timer", T0)
+        st.finish_run(done, _result(mail="sent"))
+        killed = st.begin_run("daemon", T1)  # SIGKILL: never finished
+        assert [r.result for r in st.runs()] == ["running", "updated"]
+        # The next cycle (under the same lock) finds it unfinished.
+        later = st.begin_run("manual", T1)
+        rows = {r.id: r for r in st.runs()}
+        assert rows[later].result == "running"
+        assert rows[killed].result == "error"
+        assert rows[killed].error == f"killed before it finished (found when cycle #{later} started)"
+        assert rows[killed].finished is None
+        assert rows[done].result == "updated"
+        assert rows[done].error == ""
+
+
 def test_run_round_trips_through_history(tmp_path: Path, database: str) -> None:
     with statemod.State(tmp_path, database) as st:
         first = st.begin_run("timer", T0)
