@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from patchsync.commands.sync import EXIT_STOPPED
 from tests.conftest import REPO_ROOT, require_tool
 
 UNITS = REPO_ROOT / "systemd"
@@ -61,6 +62,8 @@ def test_services_are_hardened(name: str) -> None:
 def test_timer_runs_the_oneshot_sync() -> None:
     service = _unit("patchsync.service")["Service"]
     assert (service["Type"], service["ExecStart"]) == ("oneshot", "/opt/patchsync/bin/patchsync sync")
+    # The status sync exits with when SIGTERM stops it (commands/sync.py).
+    assert service["SuccessExitStatus"] == str(EXIT_STOPPED)
     timer = _unit("patchsync.timer")["Timer"]
     assert timer["Persistent"] == "true"
     assert timer["RandomizedDelaySec"]
