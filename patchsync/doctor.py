@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config as configmod
-from .config import Config, TargetConfig
+from .config import Config, SourceConfig, TargetConfig
 from .errors import GitError, PatchsyncError
 from .gitsync import access
 
@@ -69,11 +69,12 @@ def diagnose(path: str | os.PathLike[str]) -> list[Finding]:
     findings.append(_database(config))
     for target in config.targets:
         findings.extend(_target(target))
-    findings.append(_source(config))
+    # With several [[source]] tables each is checked, its name first.
+    several = len(config.sources) > 1
+    findings.extend(_source(src, several=several) for src in config.sources)
     if config.report is not None:
         findings.append(_smtp(config))
-    if config.source.keys:
-        findings.append(_keys(config))
+    findings.extend(_keys(src, several=several) for src in config.sources if src.keys)
     return findings
 
 
@@ -267,13 +268,13 @@ def _refs_problem(dirs: access.RepoDirs, ref: str) -> str:
     return ""
 
 
-def _source(config: Config) -> Finding:
+def _source(src: SourceConfig, *, several: bool) -> Finding:
     from .source.discover import list_candidates, newest
     from .source.http import Http
 
-    src = config.source
+    named = f"source {src.name}: " if several else ""
     if not src.url:
-        return _fail("source", "source.url is not set", "set source.url to the KOTD's src/ folder")
+        return _fail("source", f"{named}source.url is not set", "set source.url to the KOTD's src/ folder")
     # Discovery keeps conditional-GET validators in state.dir; doctor keeps
     # them in a folder of its own, thrown away afterwards.  No retries: a
     # check should answer in seconds.
@@ -287,12 +288,13 @@ def _source(config: Config) -> Finding:
     except PatchsyncError as exc:
         return _fail(
             "source",
-            str(exc),
+            f"{named}{exc}",
             f"set source.url to a folder that lists {src.package}-<version>-<release>.src.rpm files",
         )
     count = len(listing.candidates)
     return _ok(
-        "source", f"{src.url}: {count} src.rpm{'s' if count != 1 else ''} ({listing.via}), newest {candidate.file}"
+        "source",
+        f"{named}{src.url}: {count} src.rpm{'s' if count != 1 else ''} ({listing.via}), newest {candidate.file}",
     )
 
 
@@ -315,10 +317,11 @@ def _smtp(config: Config) -> Finding:
     return _ok("smtp", f"{where} answers{who} (nothing sent)")
 
 
-def _keys(config: Config) -> Finding:
+def _keys(src: SourceConfig, *, several: bool) -> Finding:
     from .rpm.signature import load_keyring
 
     # Loading the config already refused a missing or unreadable key file
     # (the config line names it); what is left to show is whom they trust.
-    fingerprints = load_keyring(config.source.keys).fingerprints
-    return _ok("keys", f"{len(fingerprints)} certificates: {', '.join(fingerprints)}")
+    fingerprints = load_keyring(src.keys).fingerprints
+    named = f"source {src.name}: " if several else ""
+    return _ok("keys", f"{named}{len(fingerprints)} certificates: {', '.join(fingerprints)}")

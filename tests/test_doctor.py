@@ -297,6 +297,25 @@ def test_keys_are_listed(setup: Setup, capsys: pytest.CaptureFixture[str], signi
     assert lines[-1] == f"ok    keys: 1 certificates: {key.fingerprint}"
 
 
+def test_every_source_is_checked(setup: Setup, capsys: pytest.CaptureFixture[str], signing_keys: SigningKeys) -> None:
+    key = signing_keys.ed25519
+    dead = f"http://127.0.0.1:{free_port()}/sle12/src/"
+    path = setup.config()
+    text = path.read_text().replace(f'[source]\nurl = "{setup.url}"\n', "")
+    text = text.replace('branch = "ec2"\n', 'branch = "ec2"\nsource = "sle15"\n')
+    path.write_text(
+        f'[[source]]\nname = "sle15"\nurl = "{setup.url}"\nkeys = ["{key.cert}"]\n'
+        f'[[source]]\nname = "sle12"\nurl = "{dead}"\n' + text
+    )
+    code, lines = doctor(capsys, path)
+    assert code == 2
+    sources = [line for line in lines if line.split(":")[0].split()[-1] in ("source", "keys")]
+    assert sources[0].startswith(f"ok    source: source sle15: {setup.url}: 1 src.rpm (")
+    assert sources[1].startswith(f"FAIL  source: source sle12: {dead}: connection refused")
+    assert sources[2] == f"ok    keys: source sle15: 1 certificates: {key.fingerprint}"
+    assert len(sources) == 3, lines
+
+
 def test_as_a_service_user_following_the_fixes(users: Users, public_tmp: Path) -> None:
     """A tree another user owns: doctor names each problem and its fix; applying them makes it pass."""
     root = public_tmp

@@ -54,6 +54,27 @@ def test_config_check_names_the_certificates(
     assert signing_keys.ed25519.fingerprint in line
 
 
+def test_config_check_names_every_source(
+    signing_keys: SigningKeys, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "patchsync.toml"
+    path.write_text(
+        f'[[source]]\nname = "sle15"\nurl = "http://127.0.0.1:9/sle15/"\nkeys = ["{signing_keys.rsa.cert}"]\n'
+        '[[source]]\nname = "sle12"\nurl = "http://127.0.0.1:9/sle12/"\n'
+        f'[state]\ndir = "{tmp_path}"\n'
+        '[[target]]\nname = "t"\nrepo = "/srv/git/t"\nbranch = "ec2"\nsource = "sle12"\n'
+        '[[target]]\nname = "u"\nrepo = "/srv/git/u"\nbranch = "ec2"\nsource = "sle15"\n'
+    )
+    rc, out, _err = _run(capsys, "--config", str(path), "config", "check")
+    assert rc == 0
+    assert out.splitlines() == [
+        f"{path}: OK; sources: sle15 (http://127.0.0.1:9/sle15/), sle12 (http://127.0.0.1:9/sle12/); "
+        "targets: t (released), u (released)",
+        f"source sle15: signature: required, by one of 1 certificates: {signing_keys.rsa.fingerprint}",
+        f"source sle12: {UNCHECKED}",
+    ]
+
+
 @pytest.mark.parametrize("problem", ["missing", "folder", "empty", "garbage"])
 def test_bad_key_file_is_a_config_error_naming_it(
     signing_keys: SigningKeys, tmp_path: Path, capsys: pytest.CaptureFixture[str], problem: str

@@ -17,10 +17,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args)
-    if not args.quiet:
-        names = ", ".join(f"{t.name} ({t.mode})" for t in config.targets) or "none"
+    if args.quiet:
+        return 0
+    names = ", ".join(f"{t.name} ({t.mode})" for t in config.targets) or "none"
+    if len(config.sources) == 1:
         print(f"{config.path}: OK; source {config.source.url or '(none)'}; targets: {names}")
         print(_signature_line(config.source.keys))
+        return 0
+    sources = ", ".join(f"{s.name} ({s.url or 'no url'})" for s in config.sources)
+    print(f"{config.path}: OK; sources: {sources}; targets: {names}")
+    for source in config.sources:
+        print(f"source {source.name}: {_signature_line(source.keys)}")
     return 0
 
 
