@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from patchsync.gitsync import sync_target
+from patchsync.errors import GitError
+from patchsync.gitsync import refs, sync_target
+from patchsync.gitsync.objects import ObjectStore
 from patchsync.model import PatchDelta
 from patchsync.statedir import StateDir
 
@@ -197,3 +199,25 @@ def test_state_dir_on_another_filesystem(tmp_path: Path) -> None:
     assert git(sc.repo, "fsck", "--no-dangling") == ""
     assert git(sc.repo, "rev-parse", f"{REVIEW}^{{tree}}").strip() == sc.expected(tmp_path / "oracle")
     assert not [f for f in object_files(sc.repo) if "tmp" in f]
+
+
+def test_a_sha256_repository_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    repo = tmp_path / "sha256.git"
+    subprocess.run(["git", "init", "-q", "--bare", "--object-format=sha256", str(repo)], check=True)
+    with pytest.raises(GitError) as info:
+        ObjectStore(repo, tmp_path / "state")
+    assert str(info.value) == f"{repo}: object format sha256 is not supported (sha1 only)"
+    # No quarantine was made for it.
+    assert not (tmp_path / "state").exists() or not any((tmp_path / "state").iterdir())
+
+
+def test_refs_are_read_by_their_exact_names(tmp_path: Path) -> None:
+    sc = build(tmp_path, "released")
+    head = git(sc.repo, "rev-parse", "HEAD").strip()
+    # for-each-ref's pattern refs/heads/patchsync/t also matches the ref below it.
+    git(sc.repo, "update-ref", "refs/heads/patchsync/t/x", head)
+    git(sc.repo, "update-ref", "refs/patchsync/last/t", head)
+    assert refs.read_many(str(sc.repo), ["refs/heads/patchsync/t", "refs/patchsync/last/t"]) == {
+        "refs/heads/patchsync/t": None,
+        "refs/patchsync/last/t": head,
+    }

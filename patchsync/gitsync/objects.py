@@ -306,12 +306,28 @@ class ObjectStore:
 
     def __init__(self, repo: str | os.PathLike[str], quarantine_parent: Path) -> None:
         self.repo = os.fspath(repo)
+        # One git process for the three answers: a one-commit sync starts
+        # a handful, and each costs as much as the sync's own work there.
         out = run_git(
             self.repo,
-            ["rev-parse", "--path-format=absolute", "--git-path", "objects"],
-        )
-        self.repo_objects = Path(out.stdout.decode().strip())
-        fmt = run_git(self.repo, ["rev-parse", "--show-object-format"]).stdout.decode().strip()
+            [
+                "rev-parse",
+                "--path-format=absolute",
+                "--git-path",
+                "objects",
+                "--git-common-dir",
+                "--show-object-format",
+            ],
+        ).stdout
+        lines = out.removesuffix(b"\n").split(b"\n")
+        if len(lines) != 3:
+            raise GitError(
+                "cannot read where the repository keeps its objects (a newline in its path?)", where=self.repo
+            )
+        self.repo_objects = Path(os.fsdecode(lines[0]))
+        #: The git dir the repository's worktrees share (refs, worktree admin folders).
+        self.common_dir = Path(os.fsdecode(lines[1]))
+        fmt = lines[2].decode()
         if fmt != "sha1":
             raise GitError(f"object format {fmt} is not supported (sha1 only)", where=self.repo)
         quarantine_parent.mkdir(parents=True, exist_ok=True)

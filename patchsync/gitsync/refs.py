@@ -40,7 +40,18 @@ def read(repo: str, ref: str) -> str | None:
     return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
 
 
-def busy_branches(repo: str) -> dict[str, str]:
+def read_many(repo: str, names: Sequence[str]) -> dict[str, str | None]:
+    """Each full ref name in ``names`` -> the id it holds, or None where it does not exist; one git process."""
+    out = run_git(repo, ["for-each-ref", "--format=%(objectname) %(refname)", "--", *names]).stdout
+    found: dict[str, str] = {}
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        sha, _, name = line.partition(" ")
+        found[name] = sha
+    # A pattern also matches the refs below it (refs/a matches refs/a/b): only exact names count.
+    return {name: found.get(name) for name in names}
+
+
+def busy_branches(repo: str, common_dir: Path | None = None) -> dict[str, str]:
     """Branches git itself refuses to move (``git branch -f``): ref -> why, e.g. ``checked out in /wt``.
 
     That is a branch checked out in any worktree, or one being rebased or
@@ -58,8 +69,10 @@ def busy_branches(repo: str) -> dict[str, str]:
             paths.append(line[len("worktree ") :])
         elif line.startswith("branch ") and paths:
             found[line[len("branch ") :]] = f"checked out in {paths[-1]}"
-    common = run_git(repo, ["rev-parse", "--path-format=absolute", "--git-common-dir"]).stdout
-    for admin, path in _admin_dirs(Path(os.fsdecode(common.strip())), paths[0] if paths else repo):
+    if common_dir is None:
+        common = run_git(repo, ["rev-parse", "--path-format=absolute", "--git-common-dir"]).stdout
+        common_dir = Path(os.fsdecode(common.strip()))
+    for admin, path in _admin_dirs(common_dir, paths[0] if paths else repo):
         for state in ("rebase-merge", "rebase-apply"):
             head = _first_line(admin / state / "head-name")
             if head.startswith("refs/heads/"):

@@ -197,8 +197,8 @@ def _check_refs(store: ObjectStore, target: TargetConfig, current: str, head: st
     """What to write, or :class:`GitError` where a ref is not patchsync's to move."""
     repo = target.repo
     review_ref = target.review_ref
-    review = refs.read(repo, review_ref)
-    last = refs.read(repo, refs.LAST_PREFIX + target.name)
+    held = refs.read_many(repo, [review_ref, refs.LAST_PREFIX + target.name])
+    review, last = held[review_ref], held[refs.LAST_PREFIX + target.name]
     written = review is not None and _same(store, review, head, commits)
     if written:
         assert review is not None
@@ -207,7 +207,7 @@ def _check_refs(store: ObjectStore, target: TargetConfig, current: str, head: st
         # The review branch already holds this result; only the branch
         # itself may still have to follow (it was checked out last time).
         head, commits = review, []
-    busy = refs.busy_branches(repo)
+    busy = refs.busy_branches(repo, store.common_dir)
     if review_ref in busy and not written:
         raise GitError(f"{review_ref} is {busy[review_ref]}; not moving it", where=repo)
     if review is not None and review != last and not written:
