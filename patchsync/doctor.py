@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import config as configmod
 from .config import Config, SourceConfig, TargetConfig
-from .errors import GitError, PatchsyncError
+from .errors import GitError, PatchsyncError, SignatureError
 from .gitsync import access
 
 #: Prefix of the temporary files and folders the write checks create (and remove).
@@ -271,6 +271,7 @@ def _refs_problem(dirs: access.RepoDirs, ref: str) -> str:
 def _source(src: SourceConfig, *, several: bool) -> Finding:
     from .source.discover import list_candidates, newest
     from .source.http import Http
+    from .source.pipeline import keyring_for
 
     named = f"source {src.name}: " if several else ""
     if not src.url:
@@ -283,8 +284,16 @@ def _source(src: SourceConfig, *, several: bool) -> Finding:
             tempfile.TemporaryDirectory(prefix=PROBE_PREFIX) as cache,
             Http(timeout=src.timeout_seconds, retries=0) as http,
         ):
-            listing = list_candidates(http, src.url, src.package, Path(cache))
+            # With keys, a signed repomd.xml is verified as a cycle would.
+            listing = list_candidates(http, src.url, src.package, Path(cache), keyring=keyring_for(src))
             candidate = newest(listing.candidates, src.url, src.package)
+    except SignatureError as exc:
+        return _fail(
+            "source",
+            f"{named}{exc}",
+            "add the certificate of the key that signs the mirror's repodata to source.keys, "
+            "or have the mirror sign repomd.xml again",
+        )
     except PatchsyncError as exc:
         return _fail(
             "source",

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from patchsync import config as configmod
+from patchsync.doctor import Finding, diagnose
 from patchsync.errors import SignatureError
 from patchsync.rpm.header import parse_headers
 from patchsync.source import obtain
@@ -453,6 +454,31 @@ def test_bad_repomd_signature_is_refused(
     paths = [e.path for e in server.log()]
     assert not [p for p in paths if "primary" in p or p.endswith(".src.rpm")]
     assert state_snapshot(tmp_path / "state") == {"srpms": [], "tarballs": [], "probe": None}
+
+
+def test_doctor_verifies_the_repomd_signature_as_a_cycle_would(
+    tmp_path: Path, signed: Signed, signing_keys: SigningKeys, nginx: Callable[[Path], Nginx]
+) -> None:
+    signed_repo(tmp_path, signed, signing_keys, signing_keys.other)
+    server = nginx(tmp_path / "www")
+    path = tmp_path / "patchsync.toml"
+
+    def source_line(keys: list[TestKey]) -> Finding:
+        listed = ", ".join(f'"{k.cert}"' for k in keys)
+        path.write_text(f'[source]\nurl = "{server.url}src/"\nkeys = [{listed}]\n[state]\ndir = "{tmp_path}/s"\n')
+        (found,) = [f for f in diagnose(path) if f.check == "source"]
+        return found
+
+    refused = source_line([signing_keys.rsa])
+    asc = f"{server.url}src/repodata/repomd.xml.asc"
+    assert not refused.ok
+    other = signing_keys.other.key_id
+    assert refused.detail.startswith(f"{asc}: signature: by key {other}, which is not in source.keys")
+    assert refused.fix.startswith("add the certificate of the key that signs the mirror's repodata to source.keys")
+    # Trusting the key that signed it, doctor passes, as the cycle would.
+    passed = source_line([signing_keys.rsa, signing_keys.other])
+    assert passed.ok, passed
+    assert passed.detail.startswith(f"{server.url}src/: 1 src.rpm (repodata), newest ")
 
 
 def test_unsigned_repomd_is_a_warning(
