@@ -29,7 +29,7 @@ demo: $(BIN)/patchsync
 
 # Benchmarks are run by hand (they build 150 MB packages and import a
 # kernel tree); their results go into docs/benchmarks.md with the date and machine.
-BENCHMARKS = extract classify poll sync
+BENCHMARKS = extract classify poll sync history
 
 bench: $(BIN)/patchsync
 	for b in $(BENCHMARKS); do $(BIN)/python -m benchmarks.$$b || exit 1; done

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from patchsync.config import TargetConfig
 from patchsync.errors import GitError
-from patchsync.gitsync.tree import parse_quilt_series, read_patches
+from patchsync.gitsync.tree import parse_quilt_series, read_patches, read_target
 from tests.gittarget import commit_files, git, init, ref
 
 PD = "debian.ec2/patches"
@@ -124,3 +125,47 @@ def test_git_refusing_the_repository_says_why_in_its_own_words(tmp_path: Path, m
         f"{repo}: git rev-parse failed: fatal: detected dubious ownership in repository at '{repo}' "
         f"(git config --global --add safe.directory {repo})"
     )
+
+
+def _target(repo: Path, base: str) -> TargetConfig:
+    return TargetConfig(name="t", repo=str(repo), branch="main", base=base, patches_dir=PD, mode="released")
+
+
+def _logs(trace: Path) -> list[str]:
+    return [line.split("git log ", 1)[1] for line in trace.read_text().splitlines() if "built-in: git log " in line]
+
+
+def test_history_order_walks_only_from_base_where_the_folder_starts_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = _tree(tmp_path)
+    base = git(repo, "rev-list", "--max-parents=0", "main").strip()  # "base": no patches folder yet
+    git(repo, "tag", "v1", base)
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    tp = read_target(_target(repo, "v1"))
+    assert tp.order == ["zz-first", "aa-second", "mm third"]
+    (log,) = _logs(trace)
+    assert f" {base}..{tp.commit} -- {PD}/" in log
+
+
+def test_history_order_walks_everything_where_base_has_patches_or_is_no_ancestor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = _tree(tmp_path)
+    # Patches added before base, and base a commit that has them: all
+    # history counts.
+    git(repo, "tag", "has-patches", "main~1")
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    assert read_target(_target(repo, "has-patches")).order == ["zz-first", "aa-second", "mm third"]
+    (log,) = _logs(trace)
+    assert ".." not in log
+    # A base off to the side, without the folder, that shares the commit
+    # adding zz-first: base..main would leave that commit out.
+    git(repo, "branch", "side", "main~3")
+    commit_files(repo, {f"{PD}/zz-first": None}, "drop the folder", branch="side")
+    trace.unlink()
+    assert read_target(_target(repo, "side")).order == ["zz-first", "aa-second", "mm third"]
+    (log,) = _logs(trace)
+    assert ".." not in log

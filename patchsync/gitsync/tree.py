@@ -28,17 +28,28 @@ def read_patches(repo: str, branch: str, patches_dir: str) -> TreePatches:
     order in which the branch's commits added the files (one ``git log``).
     """
     repo = os.fspath(repo)
+    commit = _branch_folder(repo, branch, patches_dir)
+    return _read(repo, commit, patches_dir, since=None)
+
+
+def _branch_folder(repo: str, branch: str, patches_dir: str) -> str:
+    """``branch``'s commit, once ``patches_dir`` is known to be a folder there; else a :class:`GitError`."""
     where = f"{repo} {branch}"
     check_repository(repo)
     commit = commit_of(repo, branch)
     if commit is None:
         raise GitError(f"no branch or commit {branch!r}", where=repo)
-    folder = patches_dir.strip("/")
-    kind = kind_at(repo, commit, folder)
+    kind = kind_at(repo, commit, patches_dir.strip("/"))
     if kind is None:
         raise GitError(f"{patches_dir} does not exist at {commit[:12]}", where=where)
     if kind != "tree":
         raise GitError(f"{patches_dir} is not a folder at {commit[:12]}", where=where)
+    return commit
+
+
+def _read(repo: str, commit: str, patches_dir: str, *, since: str | None) -> TreePatches:
+    """The patches at ``commit``; without a series file ordered by ``since..commit`` (all history if None)."""
+    folder = patches_dir.strip("/")
     # Recursive: with strip = 0 the tree keeps patches.xen/<name> below patches_dir.
     listing = run_git(repo, ["ls-tree", "-r", "-z", f"{commit}:{folder}"]).stdout
     blobs: dict[str, str] = {}
@@ -52,7 +63,7 @@ def read_patches(repo: str, branch: str, patches_dir: str) -> TreePatches:
     # the folder at every commit takes as long as reading the files: the
     # two git processes run side by side.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        history = None if SERIES_FILE in blobs else pool.submit(_added_in_history, repo, commit, patches_dir)
+        history = None if SERIES_FILE in blobs else pool.submit(_added_in_history, repo, commit, patches_dir, since)
         content = read_objects(repo, blobs.values())
     files: dict[str, bytes] = {}
     series: bytes | None = None
@@ -74,16 +85,26 @@ def read_patches(repo: str, branch: str, patches_dir: str) -> TreePatches:
 def read_target(target: TargetConfig) -> TreePatches:
     """The patches ``target``'s branch carries, once its ``base`` is known to exist."""
     # With a remote, the server's branch and base as the cycle just fetched them.
-    tree = read_patches(target.repo, target.branch_ref if target.remote else target.branch, target.patches_dir)
-    if target.base and commit_of(target.repo, target.base_rev) is None:
-        # Found here, not first in sync: check must not call a target that
-        # cannot be synced "drift" (exit 1).
-        raise GitError(
-            f"base {target.base!r} does not exist: fetch it, or set 'base' to the upstream ref "
-            "the patch commits sit on",
-            where=target.repo,
-        )
-    return tree
+    repo = os.fspath(target.repo)
+    commit = _branch_folder(repo, target.branch_ref if target.remote else target.branch, target.patches_dir)
+    since = None
+    if target.base:
+        base = commit_of(repo, target.base_rev)
+        if base is None:
+            # Found here, not first in sync: check must not call a target that
+            # cannot be synced "drift" (exit 1).
+            raise GitError(
+                f"base {target.base!r} does not exist: fetch it, or set 'base' to the upstream ref "
+                "the patch commits sit on",
+                where=target.repo,
+            )
+        # A kernel tree holds the kernel's whole history (a million commits):
+        # where the patches folder does not exist at base and base is an
+        # ancestor, every patch at the branch was (last) added after it, and
+        # the history order walks base..branch only.
+        if kind_at(repo, base, target.patches_dir.strip("/")) is None and _is_ancestor(repo, base, commit):
+            since = base
+    return _read(repo, commit, target.patches_dir, since=since)
 
 
 def parse_quilt_series(data: bytes) -> list[str]:
@@ -117,10 +138,15 @@ def _order_from_series(series: bytes, files: dict[str, bytes], patches_dir: str,
     return order + missing
 
 
-def _added_in_history(repo: str, commit: str, patches_dir: str) -> str:
-    """``git log`` of the files the history added under ``patches_dir``, oldest first."""
+def _is_ancestor(repo: str, ancestor: str, commit: str) -> bool:
+    return run_git(repo, ["merge-base", "--is-ancestor", ancestor, commit], check=False).returncode == 0
+
+
+def _added_in_history(repo: str, commit: str, patches_dir: str, since: str | None) -> str:
+    """``git log`` of the files ``since..commit`` (all history if None) added under ``patches_dir``, oldest first."""
     prefix = patches_dir.strip("/") + "/"
-    args = ["log", "--reverse", "--format=", "--name-status", "--no-renames", "--diff-filter=A", "-z", commit]
+    revs = f"{since}..{commit}" if since else commit
+    args = ["log", "--reverse", "--format=", "--name-status", "--no-renames", "--diff-filter=A", "-z", revs]
     return run_git(repo, [*args, "--", prefix]).stdout.decode("utf-8", "surrogateescape")
 
 
