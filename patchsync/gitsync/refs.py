@@ -51,7 +51,7 @@ def read_many(repo: str, names: Sequence[str]) -> dict[str, str | None]:
     return {name: found.get(name) for name in names}
 
 
-def busy_branches(repo: str, common_dir: Path | None = None) -> dict[str, str]:
+def busy_branches(repo: str, common_dir: Path) -> dict[str, str]:
     """Branches git itself refuses to move (``git branch -f``): ref -> why, e.g. ``checked out in /wt``.
 
     That is a branch checked out in any worktree, or one being rebased or
@@ -59,7 +59,8 @@ def busy_branches(repo: str, common_dir: Path | None = None) -> dict[str, str]:
     rebase or bisect runs, HEAD is detached, so ``worktree list`` does not
     show the branch: its name sits in the worktree's private git dir, and
     moving it under the rebase means ``git rebase --abort`` silently puts
-    back the old head, undoing the sync.
+    back the old head, undoing the sync.  ``common_dir`` is the git dir
+    the worktrees share (:attr:`.objects.ObjectStore.common_dir`).
     """
     out = run_git(repo, ["worktree", "list", "--porcelain"]).stdout.decode("utf-8", "surrogateescape")
     found: dict[str, str] = {}
@@ -69,9 +70,6 @@ def busy_branches(repo: str, common_dir: Path | None = None) -> dict[str, str]:
             paths.append(line[len("worktree ") :])
         elif line.startswith("branch ") and paths:
             found[line[len("branch ") :]] = f"checked out in {paths[-1]}"
-    if common_dir is None:
-        common = run_git(repo, ["rev-parse", "--path-format=absolute", "--git-common-dir"]).stdout
-        common_dir = Path(os.fsdecode(common.strip()))
     for admin, path in _admin_dirs(common_dir, paths[0] if paths else repo):
         for state in ("rebase-merge", "rebase-apply"):
             head = _first_line(admin / state / "head-name")
