@@ -17,7 +17,7 @@ process's VmHWM and the git processes it ran) and the bytes it added under
 those, once per scenario, what changed: the size of the pack ``git
 pack-objects --no-reuse-object`` makes of the objects the new head has and
 the branch lacks (deltas searched afresh, whatever sync stored).
-``check`` is timed as ``compare_target`` on the same branch.
+``check`` is timed as ``read_target`` and ``compare_target`` on the same branch.
 
     python -m benchmarks.sync [--runs 3] [--commits 200,1000,3000] [--synthetic]
         [--scenarios tenth,first,last] [--modes development,released,check] [--rebase]
