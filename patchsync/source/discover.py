@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
-from ..errors import DownloadError, SourceError
+from ..errors import DownloadError, SignatureError, SourceError
 from ..model import SourceInfo
 from ..names import package_problem
 from .http import Http, Page, get_page
@@ -101,7 +101,7 @@ def _from_repodata(http: Http, url: str, package: str, cache_dir: Path, keyring:
         if repomd is None:
             continue
         if keyring is not None:
-            _check_repomd(http, repomd, cache_dir, keyring)
+            repomd = _verified_repomd(http, repomd, cache_dir, keyring)
         primary_url = primary_location(repomd.body, repomd_url)
         primary = get_page(http, primary_url, cache_dir)
         if primary is None:
@@ -114,6 +114,26 @@ def _from_repodata(http: Http, url: str, package: str, cache_dir: Path, keyring:
         log.debug("%s: %d %s src.rpms in repository metadata", repo_root, len(found), package)
         return Listing(found, not_modified=repomd.not_modified and primary.not_modified, via="repodata")
     return None
+
+
+def _verified_repomd(http: Http, repomd: Page, cache_dir: Path, keyring: Keyring) -> Page:
+    """``repomd`` once its signature verifies, or the one read again if that is what verifies.
+
+    A mirror that publishes a new KOTD while it is polled can answer the
+    old ``repomd.xml`` and the new signature (or the reverse).  Both are
+    read once more before a mismatch is called a bad signature: a refused
+    signature stops the cycle and is mailed, and must not be a race.
+    """
+    try:
+        _check_repomd(http, repomd, cache_dir, keyring)
+    except SignatureError as exc:
+        again = get_page(http, repomd.url, cache_dir)
+        if again is None:
+            raise
+        log.info("%s: %s; reading repomd.xml and its signature again", repomd.url, exc)
+        _check_repomd(http, again, cache_dir, keyring)
+        return again
+    return repomd
 
 
 def _check_repomd(http: Http, repomd: Page, cache_dir: Path, keyring: Keyring) -> None:

@@ -456,6 +456,23 @@ def test_bad_repomd_signature_is_refused(
     assert state_snapshot(tmp_path / "state") == {"srpms": [], "tarballs": [], "probe": None}
 
 
+def test_a_repomd_published_while_it_is_read_is_read_again(
+    tmp_path: Path, signed: Signed, signing_keys: SigningKeys, fault_server: FaultServer
+) -> None:
+    """The mirror answers the old repomd.xml, then publishes: the new signature does not match it."""
+    repomd = signed_repo(tmp_path, signed, signing_keys, signing_keys.ed25519)
+    www = tmp_path / "www"
+    for path in www.rglob("*"):
+        if path.is_file():
+            fault_server.files["/" + path.relative_to(www).as_posix()] = path.read_bytes()
+    old = repomd.read_bytes().replace(b"<revision>", b"<revision>0", 1)
+    fault_server.faults = [Fault("status", status=200, body=old, path="/src/repodata/repomd.xml")]
+    config = make_config(tmp_path, fault_server.url + "src/", [signing_keys.rsa, signing_keys.ed25519])
+    assert obtain(config).source.payload == "downloaded"
+    asked = [s.path.rsplit("/", 1)[-1] for s in fault_server.served if "repomd" in s.path]
+    assert asked == ["repomd.xml", "repomd.xml.asc", "repomd.xml", "repomd.xml.asc"]
+
+
 def test_doctor_verifies_the_repomd_signature_as_a_cycle_would(
     tmp_path: Path, signed: Signed, signing_keys: SigningKeys, nginx: Callable[[Path], Nginx]
 ) -> None:
