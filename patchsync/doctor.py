@@ -190,6 +190,13 @@ def _target(target: TargetConfig) -> list[Finding]:  # noqa: PLR0912, PLR0915  o
                 f"fetch it (git -C {repo} fetch --tags <upstream>) or set base to the upstream "
                 "ref the patch commits sit on",
             )
+        elif target.mode == "development" and head is not None and not access.is_ancestor(repo, base, head):
+            # Development sync rewrites base..branch: it refuses a base off to the side.
+            fail(
+                "base",
+                f"{repo}: {target.base} ({base[:12]}) is not an ancestor of {target.branch}",
+                f"set base to the upstream ref the patch commits sit on (git -C {repo} describe --tags {head[:12]})",
+            )
         else:
             ok("base", f"{target.base} is {base[:12]}")
     if head is not None:

@@ -139,6 +139,10 @@ BROKEN = {
         {"base": "v2.6.33", "target": 'mode = "development"\n'},
         "lucid-ec2: base: {repo}: no branch or commit 'v2.6.33'",
     ),
+    "development base off to the side": (
+        {"base": "side", "target": 'mode = "development"\n'},
+        "lucid-ec2: base: {repo}: side ({side}) is not an ancestor of ec2; fix: set base to the upstream ref",
+    ),
     "patches_dir missing": (
         {"target": 'patches_dir = "debian.xen/patches"\n'},
         "lucid-ec2: patches_dir: {repo}: debian.xen/patches does not exist on ec2",
@@ -156,13 +160,16 @@ def test_one_broken_thing_is_named(setup: Setup, capsys: pytest.CaptureFixture[s
     change, expected = BROKEN[case]
     if case == "smtp server down":
         setup.smtp.stop()
+    # A commit of the same tree with no parent: not in ec2's history.
+    side = git(setup.repo, "commit-tree", "ec2^{tree}", "-m", "side").strip()
+    git(setup.repo, "update-ref", "refs/heads/side", side)
     config = setup.config(**change)
     before = snapshot(setup)
     code, lines = doctor(capsys, config)
     assert code == 2
     bad = failing(lines)
     assert len(bad) == 1, lines
-    assert bad[0].startswith("FAIL  " + expected.format(repo=setup.repo, port=setup.smtp.port)), bad
+    assert bad[0].startswith("FAIL  " + expected.format(repo=setup.repo, port=setup.smtp.port, side=side[:12])), bad
     assert "; fix: " in bad[0]
     assert snapshot(setup) == before
 

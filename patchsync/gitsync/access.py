@@ -73,6 +73,11 @@ def commit_of(repo: str, rev: str) -> str | None:
     return None
 
 
+def is_ancestor(repo: str, ancestor: str, commit: str) -> bool:
+    """Whether ``ancestor`` is ``commit`` or in its history."""
+    return run_git(repo, ["merge-base", "--is-ancestor", ancestor, commit], check=False).returncode == 0
+
+
 def branch_commit(repo: str, branch: str) -> str | None:
     """The commit of the branch ``refs/heads/<branch>`` (never a tag or a sha of that name)."""
     return ref_commit(repo, f"refs/heads/{branch}")
@@ -102,7 +107,7 @@ def review_branch(
         return ReviewBranch(name, head, 0, False)
     span = f"{branch_commit}..{head}"
     count = int(run_git(repo, ["rev-list", "--count", span]).stdout.decode().strip() or 0)
-    if not rewrites and run_git(repo, ["merge-base", "--is-ancestor", branch_commit, head], check=False).returncode:
+    if not rewrites and not is_ancestor(repo, branch_commit, head):
         return ReviewBranch(name, head, count, False)
     shas = run_git(repo, ["log", f"--format=%(trailers:key={TRAILER_SHA256},valueonly)", span, "--"]).stdout.decode()
     return ReviewBranch(name, head, count, tarball_sha256 in shas.split())

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ..errors import GitError
 from ..model import SERIES_FILE, Commit, PatchDelta
 from . import message, trees
+from .access import is_ancestor
 from .context import Context, edit_series
 from .objects import ObjectStore, TreeEntry
 from .repo import run_git
@@ -103,8 +104,7 @@ def read_range(ctx: Context, base: str, branch_commit: str) -> Range:
     base_sha = store.resolve(base)
     if base_sha is None:
         raise GitError(f"base {base!r} does not exist", where=ctx.target.repo)
-    check = run_git(ctx.target.repo, ["merge-base", "--is-ancestor", base_sha, branch_commit], check=False)
-    if check.returncode != 0:
+    if not is_ancestor(ctx.target.repo, base_sha, branch_commit):
         raise GitError(f"base {base!r} is not an ancestor of {ctx.target.branch}", where=ctx.target.repo)
     log = _log(ctx.target.repo, base_sha, branch_commit)
     merges = [ids[0][:12] for ids, _, _ in log if len(ids) > 2]

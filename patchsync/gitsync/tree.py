@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ..config import TargetConfig
 from ..errors import GitError
 from ..model import SERIES_FILE, TreePatches
-from .access import commit_of, kind_at
+from .access import commit_of, is_ancestor, kind_at
 from .repo import check_repository, read_objects, run_git
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def read_target(target: TargetConfig) -> TreePatches:
         # where the patches folder does not exist at base and base is an
         # ancestor, every patch at the branch was (last) added after it, and
         # the history order walks base..branch only.
-        if kind_at(repo, base, target.patches_dir.strip("/")) is None and _is_ancestor(repo, base, commit):
+        if kind_at(repo, base, target.patches_dir.strip("/")) is None and is_ancestor(repo, base, commit):
             since = base
     return _read(repo, commit, target.patches_dir, since=since)
 
@@ -136,10 +136,6 @@ def _order_from_series(series: bytes, files: dict[str, bytes], patches_dir: str,
     for name in missing:
         warnings.append(f"{patches_dir}/{name} is not in {patches_dir}/series; ordered last")
     return order + missing
-
-
-def _is_ancestor(repo: str, ancestor: str, commit: str) -> bool:
-    return run_git(repo, ["merge-base", "--is-ancestor", ancestor, commit], check=False).returncode == 0
 
 
 def _added_in_history(repo: str, commit: str, patches_dir: str, since: str | None) -> str:
