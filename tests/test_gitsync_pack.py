@@ -106,6 +106,35 @@ def test_rerun_of_the_same_sync_adds_no_objects(tmp_path: Path, mode: str, monke
     git(sc.repo, "fsck", "--strict", "--full", "--no-dangling")
 
 
+@pytest.mark.parametrize("mode", ["released", "development"])
+def test_a_sync_after_another_writes_nothing_the_repository_has(
+    tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fixed_dates(monkeypatch)
+    sc = build(tmp_path, mode)
+    # A first sync of one patch leaves blobs and trees the full sync makes again.
+    first = [p if p.name == "xen3-p04.diff" else replace(p, status="unchanged") for p in sc.drift.patches]
+    assert _sync(replace(sc, drift=replace(sc.drift, patches=tuple(first)))).status == "updated"
+    git(sc.repo, "update-ref", "-d", REVIEW)
+    git(sc.repo, "update-ref", "-d", LAST)
+    existing = _all_objects(sc.repo)
+    packs_before = set(object_files(sc.repo))
+
+    assert _sync(sc).status == "updated"
+
+    (idx,) = [f for f in set(object_files(sc.repo)) - packs_before if f.endswith(".idx")]
+    rows = _pack_objects(sc.repo / ".git" / "objects" / idx)
+    in_pack = {row[0] for row in rows}
+    bases = {row[6] for row in rows if len(row) == 7}
+    again = in_pack & existing
+    # The objects both syncs make are there already: only the delta bases
+    # index-pack --fix-thin appends to complete the thin pack are copies.
+    assert again <= bases, sorted(again - bases)
+    reachable = git(sc.repo, "rev-list", "--objects", REVIEW, "--not", "refs/heads/ec2").split()
+    assert {w for w in reachable if len(w) == 40} & (existing - in_pack), "the second sync reused objects"
+    git(sc.repo, "fsck", "--strict", "--full", "--no-dangling")
+
+
 def test_moving_the_branch_to_a_written_review_adds_no_objects(tmp_path: Path) -> None:
     sc = build(tmp_path, "development", bare=True)
     first = _sync(sc)
