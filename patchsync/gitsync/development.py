@@ -347,7 +347,8 @@ def _stripped_changes(
     made a long branch's sync quadratic.
     """
     reverted = set(stripped.changes)
-    changes = {path: change for path, change in commit.changes.items() if path not in reverted | restored}
+    touched = reverted | restored
+    changes = {path: change for path, change in commit.changes.items() if path not in touched}
     for path in reverted - restored:
         old = commit.changes[path][0] if path in commit.changes else _file(trees.lookup(store, commit.tree, path))
         new = _file(stripped.changes[path])
