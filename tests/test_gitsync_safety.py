@@ -221,3 +221,14 @@ def test_refs_are_read_by_their_exact_names(tmp_path: Path) -> None:
         "refs/heads/patchsync/t": None,
         "refs/patchsync/last/t": head,
     }
+
+
+def test_a_repository_path_with_a_newline_is_refused_not_misread(tmp_path: Path) -> None:
+    # git prints the paths it is asked for one per line: a newline in one
+    # would shift every answer after it.
+    repo = tmp_path / "odd\nname.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
+    with pytest.raises(GitError) as info:
+        ObjectStore(repo, tmp_path / "state")
+    assert str(info.value) == f"{repo}: cannot read where the repository keeps its objects (a newline in its path?)"
+    assert not (tmp_path / "state").exists() or not any((tmp_path / "state").iterdir())
